@@ -1,0 +1,158 @@
+// Command stack runs the real test stack in the foreground for `make demo`:
+// a Vault server configured like htvault-config, an MIT KDC, slapd and the
+// OpenID provider, all on loopback with state in a temporary directory. It
+// prints how to point a client at the stack, walks through one device-flow
+// login through the IdP's own pages, and stops everything on Ctrl-C.
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vaultcred/gettoken/integration/stack"
+)
+
+func main() {
+	port := flag.Int("port", 8200, "Vault TLS port (0: any free port)")
+	dir := flag.String("dir", "", "state directory (default: a new temporary directory, removed on exit)")
+	auto := flag.Bool("auto", false, "approve the demo login at the IdP's test route instead of waiting for a browser")
+	noLogin := flag.Bool("nologin", false, "skip the demo login; just run the stack")
+	flag.String("bin", "", "directory of the gettoken binaries (used once the client exists)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *dir, *port, *auto, *noLogin); err != nil {
+		fmt.Fprintln(os.Stderr, "stack:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, dir string, port int, auto, noLogin bool) error {
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	s, err := stack.Start(startCtx, stack.Options{Dir: dir, VaultPort: port, Logf: func(f string, a ...any) {
+		fmt.Printf(f+"\n", a...)
+	}})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Println("stopping the stack ...")
+		s.Stop()
+	}()
+	fmt.Printf(`
+The stack is up (%v, builds excluded). State and logs: %s
+
+  Vault     %s   (admin: %s, root token in %s/root-token)
+  CA file   %s
+  IdP       %s   users alice / %s, bob / %s
+  Issuers   default, cilogon   roles default, readonly
+  Kerberos  realm %s; export KRB5_CONFIG=%s; kinit alice (password %s)
+
+Point a client at it:
+  export KRB5_CONFIG=%s
+  htgettoken -a %s --cafile %s -i default
+
+`, s.StartupTime.Round(time.Millisecond), s.Dir,
+		s.Vault.Addr, s.Vault.AdminAddr, s.Dir, s.Certs.CAFile,
+		s.IdP.URL, stack.Alice.Password, stack.Bob.Password,
+		stack.Realm, s.KDC.Krb5Conf, stack.Alice.Password,
+		s.KDC.Krb5Conf, strings.TrimPrefix(s.Vault.Addr, "https://"), s.Certs.CAFile)
+	if err := os.WriteFile(s.Dir+"/root-token", []byte(s.Vault.RootToken+"\n"), 0o600); err != nil {
+		return err
+	}
+	if !noLogin {
+		if err := demoLogin(ctx, s, auto); err != nil {
+			return err
+		}
+	}
+	fmt.Println("Press Ctrl-C to stop.")
+	select {
+	case <-ctx.Done():
+	case <-anyExit(s):
+		return fmt.Errorf("a stack process exited; see the logs in %s", s.LogDir)
+	}
+	return nil
+}
+
+// demoLogin shows a device-flow login through Vault with plain API calls,
+// the way htgettoken's OIDC stage does it.
+func demoLogin(ctx context.Context, s *stack.Stack, auto bool) error {
+	c, err := s.Vault.Client(s.Certs, "")
+	if err != nil {
+		return err
+	}
+	loginCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	d, err := stack.StartDeviceLogin(loginCtx, c, "default", "default")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Demo login (issuer default, role default) through the IdP's pages:\n  open %s\n  log in as alice / %s and approve.\n", d.AuthURL, stack.Alice.Password)
+	if auto {
+		if err := s.IdP.Approve(loginCtx, d.UserCode, stack.Alice.Name); err != nil {
+			return err
+		}
+		fmt.Println("  (approved through the IdP's test route)")
+	}
+	sec, err := d.Wait(loginCtx)
+	if err != nil {
+		return fmt.Errorf("demo login: %w", err)
+	}
+	credkey := sec.Auth.Metadata["credkey"]
+	c.SetToken(sec.Auth.ClientToken)
+	path := "secret/oauth/creds/default/" + credkey + ":default"
+	if _, err := c.Logical().WriteWithContext(loginCtx, path, map[string]any{
+		"server": "default", "refresh_token": sec.Auth.Metadata["oauth2_refresh_token"],
+	}); err != nil {
+		return fmt.Errorf("store refresh token: %w", err)
+	}
+	r, err := c.Logical().ReadWithDataWithContext(loginCtx, path, map[string][]string{"minimum_seconds": {"60"}})
+	if err != nil || r == nil {
+		return fmt.Errorf("read %s: %v", path, err)
+	}
+	tok, _ := r.Data["access_token"].(string)
+	fmt.Printf("Logged in: credkey %q, vault token valid %s; access token from %s/v1/%s has claims:\n  %s\n\n",
+		credkey, time.Duration(sec.Auth.LeaseDuration)*time.Second, s.Vault.Addr, path, jwtClaims(tok))
+	return nil
+}
+
+// jwtClaims returns a JWT's payload (not the token itself) for display.
+func jwtClaims(tok string) string {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return "(not a JWT)"
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "(undecodable)"
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return "(undecodable)"
+	}
+	out, _ := json.Marshal(m)
+	return string(out)
+}
+
+func anyExit(s *stack.Stack) <-chan struct{} {
+	ch := make(chan struct{})
+	var once sync.Once
+	for _, p := range s.Procs() {
+		go func() {
+			<-p.Done()
+			once.Do(func() { close(ch) })
+		}()
+	}
+	return ch
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The benchmark report: every benchmark of the project in one run, against
+# the real stack on this machine, printed as a short report with medians.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=${BENCH_OUT:-$root/bench-report.txt}
+{
+  echo "# gettoken benchmark report — $(date -u +%Y-%m-%dT%H:%MZ) — $(nproc) cores, $(go version | cut -d' ' -f3)"
+  echo
+  echo "## Stack start-up (builds excluded; goal < 10 s)"
+  (cd "$root/integration" && go test -run '^$' -bench BenchmarkStackStart -benchtime 5x ./stack/) |
+    awk '/^Benchmark/ { for (i=1;i<=NF;i++) if ($i=="startup-s") printf "median start-up: %s s over 5 starts\n", $(i-1) }'
+} | tee "$out"
+echo "report written to $out" >&2
