@@ -1,0 +1,207 @@
+package vaultcred
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// tlsServer starts an httptest TLS server (certificate for 127.0.0.1 and
+// example.com) and writes its CA certificate to dir/ca.pem.
+func tlsServer(t *testing.T, dir string) (*httptest.Server, string) {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(dir, "ca.pem")
+	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(ca, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return srv, ca
+}
+
+func get(t *testing.T, c *http.Client, url string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+func TestTLSTrust(t *testing.T) {
+	dir := t.TempDir()
+	srv, ca := tlsServer(t, dir)
+	capath := filepath.Join(dir, "capath")
+	os.Mkdir(capath, 0o755)
+	os.WriteFile(filepath.Join(capath, "readme.txt"), []byte("not a cert"), 0o644)
+	other := filepath.Join(dir, "other.pem")
+	os.WriteFile(other, selfSignedPEM(t), 0o644)
+	b, _ := os.ReadFile(ca)
+	os.WriteFile(filepath.Join(capath, "server.pem"), b, 0o644)
+
+	cases := []struct {
+		name    string
+		tls     TLSConfig
+		wantErr string
+	}{
+		{"cafile", TLSConfig{CAFile: ca, ServerName: "example.com"}, ""},
+		{"capath only", TLSConfig{CAPath: capath, ServerName: "example.com"}, ""},
+		{"union: wrong file, right dir", TLSConfig{CAFile: other, CAPath: capath, ServerName: "example.com"}, ""},
+		{"wrong CA", TLSConfig{CAFile: other, ServerName: "example.com"}, "unknown authority"},
+		{"wrong CA, missing dir", TLSConfig{CAFile: other, CAPath: filepath.Join(dir, "nope"), ServerName: "example.com"}, "unknown authority"},
+		{"name not in certificate", TLSConfig{CAFile: ca, ServerName: "vault.example.org"}, "vault.example.org"},
+		{"system roots", TLSConfig{ServerName: "example.com"}, "unknown authority"},
+		{"CA file missing", TLSConfig{CAFile: filepath.Join(dir, "missing.pem")}, "no such file"},
+		{"CA file without certificates", TLSConfig{CAFile: filepath.Join(capath, "readme.txt")}, "no PEM certificate"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := get(t, NewHTTPClient(HTTPClientConfig{TLS: tc.tls}), srv.URL)
+			if tc.wantErr == "" && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// blackhole listens on ip:port with a backlog of 0 and fills its accept
+// queue, so further connection attempts are dropped by the kernel and time
+// out, like a server that never answers.
+func blackhole(t *testing.T, ip string, port int) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	sa := &syscall.SockaddrInet4{Port: port}
+	copy(sa.Addr[:], net.ParseIP(ip).To4())
+	if err := syscall.Bind(fd, sa); err != nil {
+		t.Fatalf("bind %s:%d: %v", ip, port, err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort(ip, fmt.Sprint(port))
+	for i := 0; i < 2; i++ {
+		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+		if err != nil {
+			return // the queue is full already
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+}
+
+func TestRoundRobinFailOverOnConnectTimeout(t *testing.T) {
+	dir := t.TempDir()
+	srv, ca := tlsServer(t, dir)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	blackhole(t, "127.0.0.2", port)
+
+	var lookups int
+	var mu sync.Mutex
+	var logs []string
+	c := NewHTTPClient(HTTPClientConfig{
+		TLS: TLSConfig{CAFile: ca, ServerName: "example.com"},
+		Logf: func(f string, a ...any) {
+			mu.Lock()
+			logs = append(logs, fmt.Sprintf(f, a...))
+			mu.Unlock()
+		},
+		LookupIPAddr: func(ctx context.Context, host string) ([]net.IPAddr, error) {
+			lookups++
+			return []net.IPAddr{
+				{IP: net.ParseIP("::1")}, // IPv6 is ignored while IPv4 exists
+				{IP: net.ParseIP("127.0.0.2")},
+				{IP: net.ParseIP("127.0.0.1")},
+			}, nil
+		},
+	})
+	url := fmt.Sprintf("https://rr.test:%d/", port)
+	if err := get(t, c, url); err != nil {
+		t.Fatal(err)
+	}
+	want := "Connection timeout on rr.test ip 127.0.0.2, trying 127.0.0.1"
+	if len(logs) != 1 || logs[0] != want {
+		t.Fatalf("logs %q, want [%q]", logs, want)
+	}
+	// Sticky: a new connection goes straight to the working address.
+	c.Transport.(*http.Transport).CloseIdleConnections()
+	if err := get(t, c, url); err != nil {
+		t.Fatal(err)
+	}
+	if len(logs) != 1 || lookups != 1 {
+		t.Errorf("second request: logs %q, %d lookups; want no fail-over and one lookup", logs, lookups)
+	}
+}
+
+func TestRoundRobinRefusedIsNotRetried(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // now refused
+	tried := 0
+	c := NewHTTPClient(HTTPClientConfig{LookupIPAddr: func(context.Context, string) ([]net.IPAddr, error) {
+		tried++
+		return []net.IPAddr{{IP: net.ParseIP("127.0.0.1")}, {IP: net.ParseIP("127.0.0.3")}}, nil
+	}})
+	err = get(t, c, fmt.Sprintf("https://rr.test:%d/", port))
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("got %v, want connection refused without fail-over", err)
+	}
+}
+
+func TestIPv6OnlyName(t *testing.T) {
+	d := &rrDialer{lookup: func(context.Context, string) ([]net.IPAddr, error) {
+		return []net.IPAddr{{IP: net.ParseIP("::1")}, {IP: net.ParseIP("2001:db8::1")}}, nil
+	}, logf: func(string, ...any) {}, addrs: map[string][]net.IP{}}
+	ips, err := d.resolve(context.Background(), "v6.test")
+	if err != nil || len(ips) != 2 || !ips[0].Equal(net.ParseIP("::1")) {
+		t.Fatalf("resolve = %v, %v", ips, err)
+	}
+}
+
+// selfSignedPEM is an unrelated CA certificate (httptest servers all share
+// one built-in certificate, so they cannot provide a "wrong" CA).
+func selfSignedPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "other CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
