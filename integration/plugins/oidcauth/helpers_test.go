@@ -52,7 +52,7 @@ func (s *syncBuffer) String() string {
 }
 
 // testEnv is one backend (in process, in-memory storage) wired to one fake
-// IdP. It implements contractTarget the way Vault's HTTP layer would.
+// IdP. It implements contract.Target the way Vault's HTTP layer would.
 type testEnv struct {
 	t       *testing.T
 	idp     *fakeidp.Server
@@ -124,8 +124,14 @@ func (e *testEnv) mustWrite(path string, data map[string]any) *logical.Response 
 	return resp
 }
 
-// write implements contractTarget: an update on path rendered as Vault's
-// HTTP layer renders it (status code and decoded JSON body).
+// Write implements contract.Target.
+func (e *testEnv) Write(t *testing.T, path string, body map[string]any) (int, map[string]any) {
+	t.Helper()
+	return e.write(t, path, body)
+}
+
+// write is an update on path rendered as Vault's HTTP layer renders it
+// (status code and decoded JSON body).
 func (e *testEnv) write(t *testing.T, path string, body map[string]any) (int, map[string]any) {
 	t.Helper()
 	req, resp, err := e.handle(logical.UpdateOperation, path, body)
@@ -174,7 +180,9 @@ func (e *testEnv) render(t *testing.T, req *logical.Request, resp *logical.Respo
 	return http.StatusOK, out
 }
 
-// lastAliasName implements aliasReporter.
+// LastAliasName implements contract.AliasReporter.
+func (e *testEnv) LastAliasName(*testing.T) string { return e.lastAliasName() }
+
 func (e *testEnv) lastAliasName() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
