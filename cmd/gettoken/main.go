@@ -1,0 +1,195 @@
+// Command gettoken gets a Vault token and an OIDC bearer token from an
+// htvault-config Vault (or OpenBao) server. It is a drop-in replacement for
+// htgettoken 2.6: same options, option sources, files, messages and exit
+// statuses (0 success, 1 fatal error, 2 usage error).
+//
+// # Program name
+//
+// Messages, the usage line and the help use the name "htgettoken" when the
+// program runs under that name (the compatibility symlink), and "gettoken"
+// under any other name, so scripts that match "htgettoken: ..." keep
+// working and odd binary names (gettoken-linux-amd64) do not leak into
+// messages. Names that are part of the contract do not change with it:
+// $HTGETTOKENOPTS, the optserver file htgettokenopts.txt, the configuration
+// directory ~/.config/htgettoken and the --version output "2.6".
+//
+// # Streams
+//
+// Help and --version go to stdout. Parse and usage errors go to stderr.
+// Progress goes to stdout unless stdout carries data (the vault token file
+// is /dev/stdout, or --showbearerurl), then to stderr. Fatal errors go to
+// stderr as "<name>: <message>", preceded in the default (neither -v nor -q)
+// mode by an empty line on the progress stream; -q silences them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vaultcred/gettoken/internal/optparse"
+	"github.com/vaultcred/gettoken/vaultcred"
+)
+
+func main() {
+	os.Exit(gettokenMain())
+}
+
+// gettokenMain runs gettoken in the process environment and returns the exit
+// status.
+func gettokenMain() int {
+	env := systemEnviron()
+	if testOnlyEnviron != nil {
+		testOnlyEnviron(&env)
+	}
+	return runMain(context.Background(), invocation{
+		args:       os.Args,
+		stdout:     os.Stdout,
+		stderr:     os.Stderr,
+		env:        env,
+		width:      helpWidth(env),
+		httpClient: newHTTPClient,
+	})
+}
+
+// invocation is everything a run depends on.
+type invocation struct {
+	args           []string // including the program name
+	stdout, stderr io.Writer
+	env            vaultcred.Environ
+	width          int // help width
+	httpClient     func(*vaultcred.Options) (*http.Client, error)
+}
+
+// run performs the Vault flow with fully derived options, printing the
+// bearer URL (--showbearerurl) last: after any vault token written to
+// /dev/stdout, because HTCondor's storer reads the token line first.
+func run(ctx context.Context, inv invocation, opts *vaultcred.Options, log *vaultcred.Logger) error {
+	res, err := vaultcred.Get(ctx, opts, vaultcred.Deps{
+		Log: log,
+		OpenURL: func(ctx context.Context, command, url string) error {
+			return vaultcred.OpenURL(ctx, inv.stdout, command, url)
+		},
+	})
+	if res.BearerURL != "" {
+		fmt.Fprintln(inv.stdout, res.BearerURL)
+	}
+	return err
+}
+
+// Test hooks, set only by TestMain: testOnlyDump, when it returns true,
+// replaces the flow (it prints the derived options), and testOnlyEnviron
+// adjusts the process environment.
+var (
+	testOnlyDump    func(opts *vaultcred.Options) bool
+	testOnlyEnviron func(env *vaultcred.Environ)
+)
+
+// programName returns the name used in messages: "htgettoken" when run as
+// htgettoken, otherwise "gettoken".
+func programName(argv0 string) string {
+	base := strings.TrimSuffix(filepath.Base(argv0), ".exe")
+	if base == "htgettoken" {
+		return "htgettoken"
+	}
+	return "gettoken"
+}
+
+// runMain parses the options, derives the settings, runs the flow and
+// reports errors the way htgettoken does. It returns the exit status.
+func runMain(ctx context.Context, inv invocation) int {
+	argv0 := "gettoken"
+	var args []string
+	if len(inv.args) > 0 {
+		argv0, args = inv.args[0], inv.args[1:]
+	}
+	prog := programName(argv0)
+	p := optparse.HTGetToken(prog, vaultcred.DefaultCAFile(inv.env))
+	p.Width = inv.width
+
+	opts, err := optparse.Load(ctx, p, args, optparse.Sources{
+		Env:        inv.env,
+		HTTPClient: inv.httpClient,
+		Log:        inv.stderr,
+	})
+	if err == nil {
+		err = opts.Derive(inv.env)
+	}
+	if err != nil {
+		return reportSetupError(inv, p, opts, err)
+	}
+
+	logw := inv.stderr
+	if opts.LogToStdout {
+		logw = inv.stdout
+	}
+	if opts.OIDCDisabledInBackground && opts.Verbose {
+		fmt.Fprintln(logw, "Disabling oidc because running in the background")
+	}
+
+	log := &vaultcred.Logger{W: logw, Quiet: opts.Quiet, Verbose: opts.Verbose, Debug: opts.Debug}
+	if testOnlyDump != nil && testOnlyDump(opts) {
+		return vaultcred.ExitOK
+	}
+	if err := run(ctx, inv, opts, log); err != nil {
+		if !opts.Quiet {
+			if opts.ShowProgress {
+				fmt.Fprintln(logw)
+			}
+			fmt.Fprintf(inv.stderr, "%s: %s\n", prog, err)
+		}
+		return exitCode(err)
+	}
+	return vaultcred.ExitOK
+}
+
+// reportSetupError prints an error from option loading or Derive and
+// returns the exit status. opts may be nil.
+func reportSetupError(inv invocation, p *optparse.Parser, opts *vaultcred.Options, err error) int {
+	var perr *optparse.Error
+	var oerr *vaultcred.OptionError
+	var serr *optparse.SourceError
+	switch {
+	case errors.Is(err, optparse.ErrHelp):
+		io.WriteString(inv.stdout, p.Help())
+		return vaultcred.ExitOK
+	case errors.Is(err, optparse.ErrVersion):
+		io.WriteString(inv.stdout, optparse.Version+"\n")
+		return vaultcred.ExitOK
+	case errors.As(err, &perr):
+		io.WriteString(inv.stderr, p.FormatError(perr))
+		return vaultcred.ExitUsage
+	case errors.As(err, &oerr) && oerr.Usage:
+		io.WriteString(inv.stderr, p.Prog+": "+oerr.Msg+"\n\n"+p.Help())
+		return vaultcred.ExitUsage
+	}
+	if opts != nil && opts.Quiet {
+		return exitCode(err)
+	}
+	// htgettoken's concise mode is set before the option checks that fail
+	// here, but not before the option sources are read.
+	if opts != nil && !errors.As(err, &serr) && !opts.Verbose && !opts.Debug {
+		w := inv.stderr
+		if opts.LogToStdout {
+			w = inv.stdout
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(inv.stderr, "%s: %s\n", p.Prog, err)
+	return exitCode(err)
+}
+
+// exitCode maps an error to an exit status: its ExitCode method if it has
+// one, else 1.
+func exitCode(err error) int {
+	var c interface{ ExitCode() int }
+	if errors.As(err, &c) {
+		return c.ExitCode()
+	}
+	return vaultcred.ExitFatal
+}

@@ -1,0 +1,483 @@
+package vaultcred
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/vaultcred/gettoken/internal/tokenfile"
+)
+
+// Deps are the parts of the outside world the flow uses. Every field may
+// be nil; the zero value uses the real ones.
+type Deps struct {
+	// HTTPClient makes every request; nil builds one with NewHTTPClient
+	// from the options (CA file and directory, certificate name).
+	HTTPClient *http.Client
+	// Log receives the progress and verbose messages; nil discards them.
+	Log *Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Sleep waits d or until ctx ends; nil uses a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// OpenURL runs the web open command on the login URL; nil runs
+	// "<command> <url>" with its stderr discarded and waits for it.
+	OpenURL func(ctx context.Context, command, url string) error
+	// Kerberos returns a Negotiate header for a service principal such as
+	// "host/vault.example.org"; nil uses package krb with the environment.
+	// Its error wrapping ErrNoKerberos means "no usable credentials".
+	Kerberos func(ctx context.Context, principal, service string) (string, error)
+	// SSHAgent connects to the user's ssh-agent; nil dials $SSH_AUTH_SOCK.
+	SSHAgent func() (SSHAgent, error)
+	// QR renders a URL as a QR code for --qr; nil draws it with text blocks.
+	QR func(w io.Writer, url string) error
+	// RequestTimeout bounds each Vault request in addition to the connect
+	// and read timeouts; 0 means 30 s.
+	RequestTimeout time.Duration
+}
+
+// Result is what a run obtained.
+type Result struct {
+	// VaultToken is the vault token that was used last (read, exchanged or
+	// newly obtained); empty when none worked.
+	VaultToken string
+	// BearerToken is the access token; empty with NoBearerToken.
+	BearerToken string
+	// BearerURL is the full URL the bearer token is read from, set when
+	// ShowBearerURL asked for it and the flow got as far as the read. The
+	// caller prints it to stdout last, after any vault token written to
+	// /dev/stdout (HTCondor's storer counts the lines in that order).
+	BearerURL string
+	// CredKey is the credential key used in the secret path.
+	CredKey string
+	// Method says how the vault token was obtained: "existing",
+	// "exchange", "kerberos", "ssh", "oidc", or "local" for a bearer token
+	// reused from disk without any request.
+	Method string
+}
+
+// Fatal errors of the flow. Their messages are htgettoken's, which the
+// command prints after "<program>: ".
+var (
+	// ErrNoToken is "Failure getting token from <V>": every method was
+	// tried or skipped and none gave a bearer token.
+	ErrNoToken = errors.New("failure getting token")
+)
+
+// FlowError is a fatal error of the flow with htgettoken's message.
+type FlowError struct {
+	Msg string
+	Err error
+}
+
+func (e *FlowError) Error() string { return e.Msg }
+func (e *FlowError) Unwrap() error { return e.Err }
+
+func fatalf(err error, format string, args ...any) error {
+	return &FlowError{Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// flow is one run of Get.
+type flow struct {
+	o    *Options
+	d    Deps
+	log  *Logger
+	v    *vaultAPI
+	res  *Result
+	done bool // a terminal state was reached (bearer token or --nobearertoken exit)
+}
+
+// Get runs htgettoken's flow (spec: htgettoken.md §9) with derived
+// options. The Result is never nil; on error it holds what was obtained
+// before the error (BearerURL in particular).
+func Get(ctx context.Context, o *Options, d Deps) (*Result, error) {
+	res := &Result{}
+	if !o.Derived() {
+		return res, errors.New("vaultcred: options not derived (call Options.Derive first)")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Sleep == nil {
+		d.Sleep = sleepCtx
+	}
+	if d.RequestTimeout == 0 {
+		d.RequestTimeout = 30 * time.Second
+	}
+	f := &flow{o: o, d: d, log: d.Log, res: res}
+	if o.ReuseBearer {
+		if ok := f.localReuse(); ok {
+			return res, nil
+		}
+	}
+	hc := d.HTTPClient
+	if hc == nil {
+		hc = NewHTTPClient(HTTPClientConfig{
+			TLS:  TLSConfig{CAFile: o.CAFile, CAPath: o.CAPath, ServerName: o.VaultCertName},
+			Logf: f.log.Verbosef,
+		})
+	}
+	var err error
+	if f.v, err = newVaultAPI(o.VaultServer, hc, f.log); err != nil {
+		return res, err
+	}
+	err = f.run(ctx)
+	return res, err
+}
+
+func (f *flow) run(ctx context.Context) error {
+	o := f.o
+	// 9.1 credkey
+	credkey := o.CredKey
+	if credkey == "" && (!o.NoBearerToken || o.ShowBearerURL || !o.NoSSH) {
+		if b, err := os.ReadFile(o.CredKeyFile); err == nil {
+			credkey = strings.TrimSpace(string(b))
+			f.log.Verbosef("Credkey from %s: %s", o.CredKeyFile, credkey)
+		} else {
+			f.log.Debugf("Reading %s failed: %v", o.CredKeyFile, err)
+		}
+	}
+	f.res.CredKey = credkey
+
+	if (credkey != "" || o.NoBearerToken) && !o.RegisterSSH {
+		if err := f.existingToken(ctx, credkey); err != nil || f.done {
+			return err
+		}
+		if !o.NoKerberos {
+			if err := f.kerberos(ctx, credkey); err != nil || f.done {
+				return err
+			}
+		}
+		if !o.NoSSH {
+			if err := f.sshAgent(ctx, credkey); err != nil || f.done {
+				return err
+			}
+		}
+	}
+	if !o.NoOIDC {
+		if err := f.oidc(ctx, credkey); err != nil || f.done {
+			return err
+		}
+	}
+	return fatalf(ErrNoToken, "Failure getting token from %s", o.VaultServer)
+}
+
+// bearerPath is the secret path for credkey, switched to sts when scopes
+// or audiences are requested.
+func (f *flow) bearerPath(credkey string) string {
+	p := f.o.SecretPathFor(credkey)
+	if f.o.Scopes != "" || f.o.Audience != "" {
+		p = strings.Replace(p, "/creds/", "/sts/", 1)
+	}
+	return p
+}
+
+// existingToken is stage A (§9.2).
+func (f *flow) existingToken(ctx context.Context, credkey string) error {
+	o := f.o
+	if credkey == "" && o.ShowBearerURL {
+		return fatalf(nil, "cannot do --showbearerurl because credkey is not known")
+	}
+	infile := o.VaultTokenInFile
+	// gettoken fix: never read a vault token from stdout or stderr (with a
+	// lifetime above a million seconds the default in-file resolves to
+	// /dev/stdout, which htgettoken reads and, on a pipe, hangs on).
+	if isOutputStream(infile) {
+		f.log.Debugf("%s is an output stream, not reading a vault token from it", infile)
+		return nil
+	}
+	f.log.Debugf("Reading %s", infile)
+	token, err := tokenfile.ReadToken(infile)
+	if errors.Is(err, fs.ErrNotExist) {
+		f.log.Debugf("%s does not yet exist", infile)
+		return nil
+	}
+	if err != nil {
+		return fatalf(err, "reading vault token from %s failed: %v", infile, err)
+	}
+	if token == "" {
+		f.log.Debugf("%s is empty", infile)
+		return nil
+	}
+	if err := checkTokenText(token); err != nil {
+		return fatalf(err, "vault token in %s is not usable: %v", infile, err)
+	}
+	if o.ExchangeMode {
+		newTok, err := f.exchange(ctx, token, nil)
+		if err != nil {
+			return err
+		}
+		if err := f.writeVaultToken(newTok); err != nil {
+			return err
+		}
+		f.res.Method = "exchange"
+		return f.tryBearer(ctx, credkey, newTok, "", infile)
+	}
+	if o.NoBearerToken && !o.ShowBearerURL {
+		return nil
+	}
+	if o.VaultTokenMinTTL > 0 {
+		ok, err := f.enoughTTL(ctx, token, infile)
+		if err != nil || !ok {
+			return err
+		}
+	}
+	f.res.Method = "existing"
+	return f.tryBearer(ctx, credkey, token, "", infile)
+}
+
+// enoughTTL does the --vaulttokenminttl lookup-self.
+func (f *flow) enoughTTL(ctx context.Context, token, infile string) (bool, error) {
+	min := int64(f.o.VaultTokenMinTTL / time.Second)
+	f.log.Verbosef("Making sure there is at least %d seconds remaining", min)
+	f.log.Verbosef("  in vault token from %s", infile)
+	path := "auth/token/lookup-self"
+	sec, err := f.call(ctx, request{method: "GET", path: path, token: token, what: "lookup token"})
+	if err != nil {
+		var de *DecodeError
+		if errors.As(err, &de) {
+			return false, fatalf(err, "decoding response from %s failed: %v", f.v.url(path), err)
+		}
+		// Printed in every mode, as htgettoken's elog.
+		f.log.Alwaysf("Looking up vault token at %s failed: %v", f.v.url(path), err)
+		return false, nil
+	}
+	if sec == nil || sec.Data == nil || sec.Data["ttl"] == nil {
+		return false, fatalf(nil, "ttl missing from lookup-self response")
+	}
+	ttl, err := sec.TokenTTL()
+	if err != nil {
+		return false, fatalf(err, "ttl in lookup-self response is not a number")
+	}
+	secs := int64(ttl / time.Second)
+	f.log.Verbosef("  %d seconds remaining", secs)
+	return secs >= min, nil
+}
+
+// tryBearer announces and performs a bearer read (the progress line of the
+// default mode), then writes the vault token back to writeBack (when set)
+// and stores the bearer token, and marks the run done. The files are
+// written after the progress line ends, so their "Storing ..." lines stand
+// on lines of their own.
+func (f *flow) tryBearer(ctx context.Context, credkey, vaultToken, writeBack, from string) error {
+	o := f.o
+	path := f.bearerPath(credkey)
+	if o.ShowBearerURL && f.res.BearerURL == "" {
+		f.res.BearerURL = f.v.url(path)
+	}
+	if o.NoBearerToken {
+		if writeBack != "" {
+			if err := f.writeVaultToken(vaultToken); err != nil {
+				return err
+			}
+		}
+		f.res.VaultToken = vaultToken
+		f.done = true
+		return nil
+	}
+	f.log.Start("Attempting to get token from %s ...", o.VaultServer)
+	tok, err := f.readBearer(ctx, path, vaultToken, from)
+	if err != nil {
+		return err
+	}
+	if tok == "" {
+		f.log.End(" failed")
+		return nil
+	}
+	f.log.End(" succeeded")
+	if writeBack != "" {
+		if err := f.writeVaultToken(vaultToken); err != nil {
+			return err
+		}
+	}
+	f.res.VaultToken = vaultToken
+	f.res.CredKey = credkey
+	if err := f.storeBearer(tok); err != nil {
+		return err
+	}
+	f.res.BearerToken = tok
+	f.done = true
+	return nil
+}
+
+// readBearer is getBearerToken's request (§9.8): the access token at path,
+// or "" when the read failed (an HTTP or connection error, or no token in
+// the answer). An answer that is not JSON is fatal.
+func (f *flow) readBearer(ctx context.Context, path, vaultToken, from string) (string, error) {
+	o := f.o
+	f.log.Verbosef("Attempting to get bearer token from %s", o.VaultServer)
+	if from != "" {
+		f.log.Verbosef("  using vault token from %s", from)
+	}
+	f.log.Verbosef("  at path %s", path)
+	q := url.Values{"minimum_seconds": {fmt.Sprint(o.MinSecs)}}
+	if o.Scopes != "" {
+		q.Set("scopes", o.Scopes)
+	}
+	if o.Audience != "" {
+		q.Set("audiences", o.Audience)
+	}
+	sec, err := f.call(ctx, request{method: "GET", path: path, token: vaultToken, query: q, what: "get bearer token"})
+	if err != nil {
+		var de *DecodeError
+		if errors.As(err, &de) {
+			return "", fatalf(err, "decoding response from %s failed", f.v.url(path))
+		}
+		f.log.Verbosef("Read token from %s failed: %v", f.v.url(path), err)
+		return "", nil
+	}
+	tok := ""
+	if sec != nil && sec.Data != nil {
+		tok, _ = sec.Data["access_token"].(string)
+	}
+	if tok == "" {
+		f.log.Verbosef("Read token from %s failed: no access_token in response", f.v.url(path))
+	}
+	return tok, nil
+}
+
+// storeBearer writes the bearer token file (and, with --reuse-bearer, the
+// record that lets a later run reuse it).
+func (f *flow) storeBearer(tok string) error {
+	if err := f.writeFile(f.o.OutFile, tok, "bearer"); err != nil {
+		return err
+	}
+	if f.o.ReuseBearer {
+		if err := writeReuseRecord(f.o, tok); err != nil {
+			f.log.Verbosef("Could not record the bearer token for reuse: %v", err)
+		}
+	}
+	return nil
+}
+
+// writeVaultToken writes the vault token file.
+func (f *flow) writeVaultToken(tok string) error {
+	return f.writeFile(f.o.VaultTokenFile, tok, "vault")
+}
+
+// writeFile is writeTokenSafely (§6.3) through package tokenfile.
+func (f *flow) writeFile(path, tok, kind string) error {
+	if tokenfile.IsStdio(path) {
+		f.log.Debugf("Writing %s token to %s", kind, path)
+	} else {
+		f.log.Infof("Storing %s token in %s", kind, path)
+	}
+	if err := tokenfile.WriteToken(path, tok); err != nil {
+		return fatalf(err, "%v", err)
+	}
+	return nil
+}
+
+// call performs one Vault request with the per-request timeout.
+func (f *flow) call(ctx context.Context, r request) (*vaultapi.Secret, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.d.RequestTimeout)
+	defer cancel()
+	return f.v.do(ctx, r)
+}
+
+// exchange is getVaultToken (§9.7): it returns auth's token, exchanged for
+// a non-renewable one of the wanted lifetime when the login's lease is
+// longer (or unknown, auth == nil meaning "exchange always"), dropping an
+// sshregister policy.
+func (f *flow) exchange(ctx context.Context, token string, auth *vaultapi.SecretAuth) (string, error) {
+	var policies []string
+	dropped := false
+	if auth != nil {
+		for _, p := range auth.Policies {
+			if !dropped && strings.HasPrefix(p, "sshregister") {
+				dropped = true
+				continue
+			}
+			policies = append(policies, p)
+		}
+		if auth.LeaseDuration > 0 && int64(auth.LeaseDuration) <= int64(f.o.VaultTokenTTL/time.Second) && !dropped {
+			return token, nil
+		}
+	}
+	body := map[string]any{"ttl": f.o.VaultTokenTTLParam(), "renewable": "false"}
+	if dropped {
+		body["policies"] = policies
+	}
+	path := "auth/token/create"
+	sec, err := f.call(ctx, request{method: "POST", path: path, token: token, body: body, what: "create token"})
+	if err != nil {
+		var de *DecodeError
+		if errors.As(err, &de) {
+			return "", fatalf(err, "decoding response from %s failed: %v", f.v.url(path), err)
+		}
+		return "", fatalf(err, "getting vault token from %s failed: %v", f.v.url(path), err)
+	}
+	if sec == nil || sec.Auth == nil || sec.Auth.ClientToken == "" {
+		return "", fatalf(nil, "no vault token in response from %s", f.v.url(path))
+	}
+	return sec.Auth.ClientToken, nil
+}
+
+// loginToken checks a login answer (§9.7's requirements) and exchanges it.
+func (f *flow) loginToken(ctx context.Context, sec *vaultapi.Secret) (string, error) {
+	if sec == nil || sec.Auth == nil {
+		return "", fatalf(nil, "no 'auth' in response from %s", f.o.VaultServer)
+	}
+	if sec.Auth.ClientToken == "" {
+		return "", fatalf(nil, "no 'client_token' in response from %s", f.o.VaultServer)
+	}
+	return f.exchange(ctx, sec.Auth.ClientToken, sec.Auth)
+}
+
+func isOutputStream(p string) bool {
+	switch p {
+	case "/dev/stdout", "/dev/stderr", "/dev/fd/1", "/dev/fd/2":
+		return true
+	}
+	return false
+}
+
+// checkTokenText rejects file content that cannot be a token (it would
+// otherwise end up in an HTTP header). The message never shows the content.
+func checkTokenText(tok string) error {
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c <= ' ' || c >= 0x7f {
+			return errors.New("it holds characters that cannot be in a token")
+		}
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// saveCredkey writes the credkey file (§6.3: mkdir -p, plain write).
+func (f *flow) saveCredkey(credkey string) error {
+	o := f.o
+	if f.log != nil && (f.log.Verbose || f.log.Debug) {
+		f.log.Verbosef("Saving credkey to %s: %s", o.CredKeyFile, credkey)
+	} else {
+		f.log.Infof("Saving credkey to %s", o.CredKeyFile)
+	}
+	dir := filepath.Dir(o.CredKeyFile)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fatalf(err, "error creating %s: %v", dir, err)
+	}
+	if err := tokenfile.Write(o.CredKeyFile, []byte(credkey+"\n"), tokenfile.Options{Mode: 0o644}); err != nil {
+		return fatalf(err, "error writing %s: %v", o.CredKeyFile, err)
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+package vaultcred
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+)
+
+// PollLimit is how long the OIDC stage waits for the user (htgettoken's
+// "Polling for response took longer than 2 minutes"). gettoken measures it
+// by the clock, so it holds in every mode (htgettoken counts only the
+// intervals it slept, and never stops with a 0 interval).
+const PollLimit = 2 * time.Minute
+
+// clientNonce is like Python's secrets.token_urlsafe(): 32 random bytes,
+// 43 URL-safe characters.
+func clientNonce() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// browserEnv is the BROWSER value htgettoken sets for the web open command
+// when the user has none, keeping xdg-open away from text browsers that
+// would take over the terminal.
+func browserEnv() string {
+	if os.Getenv("DISPLAY") == "" {
+		return "no-browser"
+	}
+	return "x-www-browser:firefox:seamonkey:mozilla:epiphany:konqueror:chromium-browser:google-chrome"
+}
+
+// OpenURL runs the web open command as "<command> <url>" (one argv
+// element, no shell) with its output on stdout and its errors discarded,
+// and waits for it, as htgettoken does. When BROWSER is unset it is set for
+// the command (see browserEnv).
+func OpenURL(ctx context.Context, stdout io.Writer, command, url string) error {
+	cmd := exec.CommandContext(ctx, command, url)
+	cmd.Stdout = stdout
+	cmd.Stderr = io.Discard
+	if _, ok := os.LookupEnv("BROWSER"); !ok {
+		cmd.Env = append(os.Environ(), "BROWSER="+browserEnv())
+	}
+	return cmd.Run()
+}
+
+// oidc is stage D (§9.5).
+func (f *flow) oidc(ctx context.Context, credkey string) error {
+	o := f.o
+	nonce := clientNonce()
+	authPath := o.OIDCPath + "/auth_url"
+	f.log.Infof("Attempting OIDC authentication with %s", o.VaultServer)
+	f.log.Debugf("Authenticating to %s", f.v.url(authPath))
+	sec, err := f.call(ctx, request{method: "POST", path: authPath, what: "auth_url", body: map[string]any{
+		"role":         o.Role,
+		"client_nonce": nonce,
+		"redirect_uri": o.VaultAlias + "/v1/" + o.OIDCPath + "/callback",
+	}})
+	if err != nil {
+		return fatalf(err, "Initiating authentication to %s failed: %v", o.VaultServer, err)
+	}
+	if sec == nil || sec.Data == nil {
+		return fatalf(nil, "no 'data' in response from %s", o.VaultServer)
+	}
+	authURL, ok := sec.Data["auth_url"].(string)
+	if !ok {
+		return fatalf(nil, "no 'auth_url' in data from %s", o.VaultServer)
+	}
+	if authURL == "" {
+		return fatalf(nil, "'auth_url' is empty in data from %s", o.VaultServer)
+	}
+	userCode, _ := sec.Data["user_code"].(string)
+	interval := 0
+	switch pi := sec.Data["poll_interval"].(type) {
+	case string:
+		interval, _ = strconv.Atoi(pi)
+	case interface{ String() string }: // json.Number
+		interval, _ = strconv.Atoi(pi.String())
+	}
+	pollBody := map[string]any{}
+	for k, v := range sec.Data {
+		if k != "auth_url" && k != "user_code" && k != "poll_interval" {
+			pollBody[k] = v
+		}
+	}
+	pollBody["client_nonce"] = nonce
+	pollPath := o.OIDCPath + "/poll"
+	if _, hasState := pollBody["state"]; !hasState {
+		pollPath = o.OIDCPath + "/device_wait"
+		pollBody["role"] = o.Role
+		interval = 0
+	}
+
+	f.log.Alwaysf("")
+	f.log.Alwaysf("Complete the authentication at:")
+	f.log.Alwaysf("    %s", authURL)
+	if userCode != "" {
+		f.log.Alwaysf("When prompted, enter code %s", userCode)
+	}
+	if o.QR && f.log != nil && f.log.W != nil {
+		qr := f.d.QR
+		if qr == nil {
+			qr = WriteQR
+		}
+		if err := qr(f.log.W, authURL); err != nil {
+			f.log.Verbosef("Could not draw a QR code: %v", err)
+		}
+	}
+	if o.WebOpenCommand == "" {
+		f.log.Alwaysf("No web open command defined, please copy/paste the above to any web browser")
+	} else {
+		f.log.Infof("Running '%s' on the URL", o.WebOpenCommand)
+		open := f.d.OpenURL
+		if open == nil {
+			open = func(ctx context.Context, command, url string) error { return OpenURL(ctx, os.Stdout, command, url) }
+		}
+		f.log.Debugf("Setting BROWSER=%s", browserEnv())
+		if err := open(ctx, o.WebOpenCommand, authURL); err != nil {
+			f.log.Alwaysf("Couldn't open web browser with '%s', please open URL manually", o.WebOpenCommand)
+		}
+	}
+	f.log.Infof("Waiting for response in web browser")
+
+	login, err := f.poll(ctx, pollPath, pollBody, interval)
+	if err != nil {
+		return err
+	}
+	if o.RegisterSSH {
+		// htgettoken uses only --credkey or the credkey file here and crashes
+		// on a first login; gettoken falls back to the login's credkey.
+		ck := o.CredKey
+		if ck == "" {
+			ck = credkey
+		}
+		if ck == "" && login.Auth != nil {
+			ck = login.Auth.Metadata["credkey"]
+		}
+		if err := f.registerSSH(ctx, login.Auth.ClientToken, ck); err != nil {
+			return err
+		}
+	}
+	tok, err := f.loginToken(ctx, login)
+	if err != nil {
+		return err
+	}
+	if err := f.writeVaultToken(tok); err != nil {
+		return err
+	}
+	f.res.VaultToken = tok
+	f.res.Method = "oidc"
+	if o.NoBearerToken {
+		f.done = true
+		return nil
+	}
+	md := login.Auth.Metadata
+	if md == nil {
+		return fatalf(nil, "no 'metadata' in response from %s", o.VaultServer)
+	}
+	if o.CredKey == "" {
+		credkey = md["credkey"]
+		if credkey == "" {
+			// htgettoken reports this as "no 'metadata' in response".
+			return fatalf(nil, "no 'credkey' in metadata of response from %s", o.VaultServer)
+		}
+		if err := f.saveCredkey(credkey); err != nil {
+			return err
+		}
+	} else {
+		credkey = o.CredKey
+	}
+	f.res.CredKey = credkey
+	rt := md["oauth2_refresh_token"]
+	if rt == "" {
+		return fatalf(nil, "no 'oauth2_refresh_token' in response from %s", o.VaultServer)
+	}
+	path := o.SecretPathFor(credkey)
+	f.log.Start("Saving refresh token ...")
+	f.log.Verbosef("Saving refresh token to %s", o.VaultServer)
+	f.log.Verbosef("  at path %s", path)
+	if _, err := f.call(ctx, request{method: "POST", path: path, token: tok, what: "store refresh token",
+		body: map[string]any{"server": o.Issuer, "refresh_token": rt}}); err != nil {
+		return fatalf(err, "Refresh token storage to %s failed: %v", o.VaultServer, err)
+	}
+	f.log.End(" done")
+	f.log.Verbosef("Getting bearer token from %s", o.VaultServer)
+	return f.tryBearer(ctx, credkey, tok, "", "")
+}
+
+// poll waits for the login: POSTs to path every interval (the first one
+// after one interval), doubling it on slow_down, until Vault answers
+// without errors, up to PollLimit.
+func (f *flow) poll(ctx context.Context, path string, body map[string]any, interval int) (*vaultapi.Secret, error) {
+	o := f.o
+	start := f.d.Now()
+	for {
+		if f.d.Now().Sub(start) > PollLimit {
+			return nil, fatalf(nil, "Polling for response took longer than 2 minutes")
+		}
+		// A 0 interval (legacy device_wait) would poll in a busy loop.
+		wait := time.Duration(max(interval, 1)) * time.Second
+		f.log.Debugf("waiting for %d seconds", int(wait/time.Second))
+		if err := f.d.Sleep(ctx, wait); err != nil {
+			return nil, fatalf(err, "Authentication to %s failed: %v", o.VaultServer, err)
+		}
+		f.log.Debugf("polling")
+		sec, err := f.call(ctx, request{method: "POST", path: path, body: body, what: "poll"})
+		var he *HTTPError
+		if err != nil && !(errors.As(err, &he) && he.Status == 400) {
+			return nil, fatalf(err, "Authentication to %s failed: %v", o.VaultServer, err)
+		}
+		if he != nil && len(he.Errors) > 0 {
+			switch he.Errors[0] {
+			case "slow_down":
+				interval = max(interval*2, 1)
+				continue
+			case "authorization_pending":
+				f.log.Debugf("authorization pending, trying again")
+				continue
+			default:
+				return nil, fatalf(err, "error in response from %s: %s", o.VaultServer, he.Errors[0])
+			}
+		}
+		if he != nil {
+			return nil, fatalf(err, "Authentication to %s failed: %v", o.VaultServer, err)
+		}
+		return sec, nil
+	}
+}

@@ -1,0 +1,172 @@
+package vaultcred
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	vaultapi "github.com/hashicorp/vault/api"
+)
+
+// HTTPError is a Vault answer with a status other than 200 or 204. Its
+// message has htgettoken's form: "HTTPError: <reason phrase>: <errors>",
+// for example "HTTPError: Forbidden: permission denied".
+type HTTPError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Errors are the entries of the JSON "errors" list.
+	Errors []string
+	// Body is the raw body when it was not a Vault error document.
+	Body string
+}
+
+func (e *HTTPError) Error() string {
+	msg := "HTTPError: " + http.StatusText(e.Status) + ":"
+	if len(e.Errors) > 0 {
+		return msg + " " + strings.Join(e.Errors, " ")
+	}
+	if b := strings.TrimSpace(e.Body); b != "" {
+		return msg + " " + truncate(b, 200)
+	}
+	return msg
+}
+
+// ConnectionError is a failure to reach Vault or to read its answer.
+type ConnectionError struct{ Err error }
+
+func (e *ConnectionError) Error() string { return "ConnectionError: " + describeNetErr(e.Err) }
+func (e *ConnectionError) Unwrap() error { return e.Err }
+
+// describeNetErr drops the URL that net/http puts in front of transport
+// errors (the callers' messages name the URL already).
+func describeNetErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Op + " " + oe.Addr.String() + ": " + oe.Err.Error()
+	}
+	return err.Error()
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// vaultAPI makes the requests of the flow through github.com/hashicorp/vault/api,
+// with htgettoken's conventions: one base URL, no retries, no VAULT_*
+// environment (htgettoken reads none of it), statuses other than 200 and
+// 204 as errors.
+type vaultAPI struct {
+	c    *vaultapi.Client
+	base string
+	log  *Logger
+}
+
+func newVaultAPI(base string, hc *http.Client, log *Logger) (*vaultAPI, error) {
+	cfg := &vaultapi.Config{Address: base, HttpClient: hc, MaxRetries: 0, DisableRedirects: true}
+	c, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("setting up the Vault client: %w", err)
+	}
+	// NewClient takes a token, namespace and headers from VAULT_* variables;
+	// htgettoken ignores them, and so does gettoken.
+	c.ClearToken()
+	c.ClearNamespace()
+	c.SetHeaders(http.Header{})
+	return &vaultAPI{c: c, base: base, log: log}, nil
+}
+
+// url is the full URL of an API path, as printed in messages.
+func (v *vaultAPI) url(path string) string { return v.base + "/v1/" + path }
+
+// request is one Vault call.
+type request struct {
+	method, path, token string
+	query               url.Values
+	body                any // JSON body; nil for none
+	rawBody             []byte
+	header              http.Header
+	what                string // for debug output: "get bearer token"
+}
+
+// do performs r. It returns the parsed answer for 200 and 204 (nil secret
+// for an empty body), an *HTTPError for other statuses (with the parsed
+// answer too, so that the OIDC poll can read its errors), and a
+// *ConnectionError when Vault could not be reached. A 200 whose body is not
+// JSON is a *DecodeError.
+func (v *vaultAPI) do(ctx context.Context, r request) (*vaultapi.Secret, error) {
+	req := v.c.NewRequest(r.method, "/v1/"+r.path)
+	req.ClientToken = r.token
+	req.Params = r.query
+	if r.body != nil {
+		if err := req.SetJSONBody(r.body); err != nil {
+			return nil, err
+		}
+	}
+	if r.rawBody != nil {
+		req.BodyBytes = r.rawBody
+	}
+	for k, vs := range r.header {
+		for _, val := range vs {
+			req.Headers.Add(k, val)
+		}
+	}
+	v.log.Debugf("Reading from %s", v.url(r.path))
+	resp, err := v.c.RawRequestWithContext(ctx, req)
+	if resp == nil {
+		if err == nil {
+			err = errors.New("no response")
+		}
+		return nil, &ConnectionError{Err: err}
+	}
+	defer resp.Body.Close()
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if rerr != nil {
+		return nil, &ConnectionError{Err: rerr}
+	}
+	if r.what != "" && v.log != nil && v.log.Debug {
+		v.log.Debugf("##### Begin vault %s response", r.what)
+		v.log.Debugf("%s", bytes.TrimSpace(body))
+		v.log.Debugf("##### End vault %s response", r.what)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		he := &HTTPError{Status: resp.StatusCode}
+		var doc struct {
+			Errors []string `json:"errors"`
+		}
+		if json.Unmarshal(body, &doc) == nil && doc.Errors != nil {
+			he.Errors = doc.Errors
+		} else {
+			he.Body = string(body)
+		}
+		sec, _ := vaultapi.ParseSecret(bytes.NewReader(body))
+		return sec, he
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil
+	}
+	sec, err := vaultapi.ParseSecret(bytes.NewReader(body))
+	if err != nil {
+		return nil, &DecodeError{Err: err}
+	}
+	return sec, nil
+}
+
+// DecodeError is a 200 answer that is not a Vault JSON document.
+type DecodeError struct{ Err error }
+
+func (e *DecodeError) Error() string { return "JSONDecodeError: " + e.Err.Error() }
+func (e *DecodeError) Unwrap() error { return e.Err }
