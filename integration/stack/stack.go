@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	vaultapi "github.com/hashicorp/vault/api"
 	"os"
 	"path/filepath"
 	"time"
@@ -177,6 +178,14 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		NoPACServiceAccount: NoPACServicePrincipal,
 	}); err != nil {
 		return nil, fmt.Errorf("configure vault: %w", err)
+	}
+	// A file audit device, as htvault-config can configure one: tests read
+	// it to count the requests a client made.
+	s.Vault.AuditLog = filepath.Join(s.Dir, "vault", "audit.log")
+	if err := s.Vault.Admin.Sys().EnableAuditWithOptionsWithContext(ctx, "file", &vaultapi.EnableAuditOptions{
+		Type: "file", Options: map[string]string{"file_path": s.Vault.AuditLog},
+	}); err != nil {
+		return nil, fmt.Errorf("enable audit: %w", err)
 	}
 	done()
 	s.StartupTime = time.Since(t0)

@@ -1,10 +1,12 @@
 package stack
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,6 +37,8 @@ type Vault struct {
 	// Admin is an API client on the admin listener with the root token.
 	Admin *vaultapi.Client
 	Proc  *Proc
+	// AuditLog is the file audit device's log (set by Start).
+	AuditLog string
 
 	dir, logDir, bin, config string
 }
@@ -296,4 +300,41 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, dst)
+}
+
+// AuditEntry is one request recorded by the audit device.
+type AuditEntry struct {
+	Operation string // "read", "update", "delete", ...
+	Path      string // e.g. "secret/oauth/creds/default/alice:default"
+	Mount     string
+}
+
+// Requests returns the requests in the audit log, in order. Vault logs a
+// request and its response; only the requests are returned.
+func (v *Vault) Requests() ([]AuditEntry, error) {
+	b, err := os.ReadFile(v.AuditLog)
+	if err != nil {
+		return nil, err
+	}
+	var out []AuditEntry
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var e struct {
+			Type    string `json:"type"`
+			Request struct {
+				Operation  string `json:"operation"`
+				Path       string `json:"path"`
+				MountPoint string `json:"mount_point"`
+			} `json:"request"`
+		}
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil, fmt.Errorf("audit log: %w", err)
+		}
+		if e.Type == "request" {
+			out = append(out, AuditEntry{e.Request.Operation, e.Request.Path, e.Request.MountPoint})
+		}
+	}
+	return out, nil
 }
