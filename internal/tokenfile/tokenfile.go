@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -95,7 +96,7 @@ func WriteToken(path, token string) error {
 // Write writes data to path according to o.
 func Write(path string, data []byte, o Options) error {
 	if IsStdio(path) {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		f, err := openStdio(path, os.O_WRONLY|os.O_TRUNC)
 		if err != nil {
 			return &WriteError{"opening for write", path, err}
 		}
@@ -162,7 +163,7 @@ func ReadToken(path string) (string, error) {
 // files and planted symlinks.
 func Read(path string) ([]byte, error) {
 	if IsStdio(path) {
-		f, err := os.Open(path)
+		f, err := openStdio(path, os.O_RDONLY)
 		if err != nil {
 			return nil, err
 		}
@@ -213,4 +214,38 @@ func ownerOf(fi fs.FileInfo) int {
 		return int(st.Uid)
 	}
 	return -1
+}
+
+// openStdio opens a standard stream path. The descriptor the process
+// already has is duplicated rather than the path re-opened: re-opening
+// /proc/self/fd/N checks the permissions of the pipe or file behind it,
+// which fails when the process runs under another uid than the one that
+// created the pipe (a batch system's pipes), although the descriptor is
+// perfectly usable. Paths that are not a plain descriptor number are
+// opened as files.
+func openStdio(path string, flag int) (*os.File, error) {
+	fd := -1
+	switch path {
+	case "/dev/stdin":
+		fd = 0
+	case "/dev/stdout":
+		fd = 1
+	case "/dev/stderr":
+		fd = 2
+	default:
+		if n, ok := strings.CutPrefix(path, "/dev/fd/"); ok {
+			if v, err := strconv.Atoi(n); err == nil && v >= 0 {
+				fd = v
+			}
+		}
+	}
+	if fd < 0 {
+		return os.OpenFile(path, flag, 0)
+	}
+	nfd, err := syscall.Dup(fd)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	syscall.CloseOnExec(nfd)
+	return os.NewFile(uintptr(nfd), path), nil
 }

@@ -1,0 +1,363 @@
+package cli
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/vaultcred/gettoken/integration/stack"
+)
+
+func v() string { return st.Vault.Addr }
+
+// jwtClaims decodes a JWT's payload (the IdP's signature is checked in
+// the e2e package; here the claims are what matters).
+func jwtClaims(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(strings.TrimSpace(tok), ".")
+	if len(parts) != 3 {
+		t.Fatalf("bearer token is not a JWT")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func ops(es []stack.AuditEntry) []string {
+	var s []string
+	for _, e := range es {
+		s = append(s, e.Operation+" "+e.Path)
+	}
+	return s
+}
+
+func mode(t *testing.T, p string) (os.FileMode, int) {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode(), int(fi.Sys().(*syscall.Stat_t).Uid)
+}
+
+func TestFirstOIDCLoginThenOneRequest(t *testing.T) {
+	u := newUser(t)
+	var r result
+	reqs := requests(t, func() { r = u.login("alice") })
+	want := []string{
+		"update auth/oidc-default/oidc/auth_url",
+		"update auth/oidc-default/oidc/poll",
+		"update auth/token/create",
+		"update secret/oauth/creds/default/alice:default",
+		"read secret/oauth/creds/default/alice:default",
+	}
+	got := ops(reqs)
+	// Polls before the approval landed repeat the poll line.
+	if len(got) < len(want) || got[0] != want[0] || got[len(got)-3] != want[2] || strings.Join(got[len(got)-2:], ",") != strings.Join(want[3:], ",") {
+		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	bt := filepath.Join(u.run, fmt.Sprintf("bt_u%d", testUID))
+	ck := filepath.Join(u.home, ".config/htgettoken/credkey-default-default")
+	wantOut := fmt.Sprintf(`Attempting OIDC authentication with %[1]s
+
+Complete the authentication at:
+    %[2]s/device?user_code=CODE
+No web open command defined, please copy/paste the above to any web browser
+Waiting for response in web browser
+Storing vault token in %[3]s
+Saving credkey to %[4]s
+Saving refresh token ... done
+Attempting to get token from %[1]s ... succeeded
+Storing bearer token in %[5]s
+`, v(), st.IdP.URL, u.vt, ck, bt)
+	if out := regexp.MustCompile(`user_code=[A-Z0-9-]+`).ReplaceAllString(r.stdout, "user_code=CODE"); out != wantOut {
+		t.Errorf("stdout:\n%s\nwant:\n%s", out, wantOut)
+	}
+	if r.stderr != "" {
+		t.Errorf("stderr: %q", r.stderr)
+	}
+	for _, p := range []string{u.vt, bt} {
+		m, uid := mode(t, p)
+		if m != 0o600 || uid != testUID {
+			t.Errorf("%s: mode %v uid %d, want 0600 and %d", p, m, uid, testUID)
+		}
+		if c := u.read(p); !strings.HasSuffix(c, "\n") || strings.Count(c, "\n") != 1 {
+			t.Errorf("%s: not one token line", p)
+		}
+	}
+	if c := u.read(ck); c != "alice\n" {
+		t.Errorf("credkey file %q", c)
+	}
+	if cl := jwtClaims(t, u.read(bt)); cl["sub"] != "alice" {
+		t.Errorf("bearer token sub %v", cl["sub"])
+	}
+
+	// Second run: the vault token works, exactly one request.
+	reqs = requests(t, func() { r = u.gettoken("") })
+	if r.code != 0 {
+		t.Fatalf("second run:\n%v", r)
+	}
+	if got := ops(reqs); len(got) != 1 || got[0] != "read secret/oauth/creds/default/alice:default" {
+		t.Errorf("second run requests %q, want exactly the creds read", got)
+	}
+	if want := fmt.Sprintf("Attempting to get token from %s ... succeeded\nStoring bearer token in %s\n", v(), bt); r.stdout != want {
+		t.Errorf("second run stdout %q, want %q", r.stdout, want)
+	}
+}
+
+func TestKerberosRenewsAnExpiredVaultToken(t *testing.T) {
+	u := newUser(t)
+	u.login("alice")
+	old := u.read(u.vt)
+	revoke(t, old)
+	if err := st.KDC.Kinit(t.Context(), "alice", "FILE:"+u.cc, 0); err != nil {
+		t.Fatal(err)
+	}
+	u.chown(u.cc)
+	var r result
+	reqs := requests(t, func() { r = u.gettoken("") })
+	if r.code != 0 {
+		t.Fatalf("run with an expired vault token and a Kerberos ticket:\n%v", r)
+	}
+	want := fmt.Sprintf("Attempting to get token from %[1]s ... failed\nAttempting kerberos auth with %[1]s ... succeeded\nAttempting to get token from %[1]s ... succeeded\nStoring vault token in %[2]s\nStoring bearer token in ", v(), u.vt)
+	if !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("stdout:\n%s\nwant prefix:\n%s", r.stdout, want)
+	}
+	got := ops(reqs)
+	wantReqs := []string{
+		"read secret/oauth/creds/default/alice:default",
+		"update auth/kerberos-default_default/login",
+		"update auth/token/create",
+		"read secret/oauth/creds/default/alice:default",
+	}
+	if strings.Join(got, ",") != strings.Join(wantReqs, ",") {
+		t.Errorf("requests %q, want %q", got, wantReqs)
+	}
+	if nv := u.read(u.vt); nv == old {
+		t.Error("vault token file not renewed")
+	}
+	// No browser: the command ran without a terminal.
+	if strings.Contains(r.stdout+r.stderr, "Complete the authentication") {
+		t.Error("OIDC was attempted")
+	}
+}
+
+func TestVaultTokenMinTTL(t *testing.T) {
+	u := newUser(t)
+	u.login("alice", "--vaulttokenttl=9d")
+	if err := st.KDC.Kinit(t.Context(), "alice", "FILE:"+u.cc, 0); err != nil {
+		t.Fatal(err)
+	}
+	u.chown(u.cc)
+	old := u.read(u.vt)
+	// 9 days left is enough for an 8-day minimum: lookup-self, then the read.
+	var r result
+	reqs := requests(t, func() { r = u.gettoken("", "--vaulttokenttl=11d", "--vaulttokenminttl=8d", "-v") })
+	if got := ops(reqs); r.code != 0 || strings.Join(got, ",") != "read auth/token/lookup-self,read secret/oauth/creds/default/alice:default" {
+		t.Fatalf("requests %q\n%v", got, r)
+	}
+	if !regexp.MustCompile(`(?m)^  7775\d\d seconds remaining$`).MatchString(r.stdout) {
+		t.Errorf("no remaining-seconds line:\n%s", r.stdout)
+	}
+	// 10 days wanted, the token has 9: Kerberos gets a new one.
+	reqs = requests(t, func() { r = u.gettoken("", "--vaulttokenttl=11d", "--vaulttokenminttl=10d") })
+	if got := ops(reqs); r.code != 0 || len(got) != 4 || got[1] != "update auth/kerberos-default_default/login" || got[2] != "update auth/token/create" {
+		t.Fatalf("requests %q\n%v", got, r)
+	}
+	if u.read(u.vt) == old {
+		t.Error("vault token not replaced")
+	}
+}
+
+func TestExchangeMode(t *testing.T) {
+	u := newUser(t)
+	u.login("alice")
+	tok := u.read(u.vt)
+	other := filepath.Join(u.dir, "vt-exchanged")
+	bt := filepath.Join(u.dir, "bt-exchanged")
+	r := u.gettoken(tok, "--vaulttokeninfile=/dev/stdin", "--vaulttokenfile="+other, "--showbearerurl", "-q", "-o", bt)
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	if want := v() + "/v1/secret/oauth/creds/default/alice:default\n"; r.stdout != want {
+		t.Errorf("stdout %q, want only the URL %q", r.stdout, want)
+	}
+	if nt := u.read(other); nt == tok || nt == "" {
+		t.Error("the exchanged token is not a new token")
+	}
+	if cl := jwtClaims(t, u.read(bt)); cl["sub"] != "alice" {
+		t.Error("no bearer token")
+	}
+}
+
+// TestHTCondorStdoutContract is htgettoken.md §11.1: condor_vault_storer
+// counts stdout lines; the vault token line comes before the URL.
+func TestHTCondorStdoutContract(t *testing.T) {
+	u := newUser(t)
+	u.login("alice")
+	if err := st.KDC.Kinit(t.Context(), "alice", "FILE:"+u.cc, 0); err != nil {
+		t.Fatal(err)
+	}
+	u.chown(u.cc)
+	in := filepath.Join(u.dir, "vt-service")
+	os.WriteFile(in, []byte("hvs.not-a-valid-token\n"), 0o600)
+	u.chown(in)
+	args := []string{"--vaulttokenttl=28d", "--vaulttokeninfile=" + in, "--vaulttokenfile=/dev/stdout", "--showbearerurl", "--nooidc", "-q",
+		"-o", filepath.Join(u.dir, "bt-service")}
+	url := v() + "/v1/secret/oauth/creds/default/alice:default"
+	r := u.gettoken("", args...)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if r.code != 0 || len(lines) != 2 || lines[1] != url || !strings.HasPrefix(lines[0], "hvs.") {
+		t.Fatalf("want two lines, vault token then URL:\n%v", r)
+	}
+	if r.stderr != "" {
+		t.Errorf("stderr with -q: %q", r.stderr)
+	}
+	// The storer saves that token; with it, stdout is the URL alone.
+	os.WriteFile(in, []byte(lines[0]+"\n"), 0o600)
+	r = u.gettoken("", args...)
+	if r.code != 0 || r.stdout != url+"\n" {
+		t.Fatalf("want the URL alone:\n%v", r)
+	}
+}
+
+func TestScopesAndAudience(t *testing.T) {
+	u := newUser(t)
+	u.login("alice")
+	bt := filepath.Join(u.dir, "bt-sts")
+	r := u.gettoken("", "--scopes=storage.read:/", "--audience=https://se.example.org", "-o", bt, "--showbearerurl")
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	if want := v() + "/v1/secret/oauth/sts/default/alice:default\n"; r.stdout != want {
+		t.Errorf("stdout %q, want %q", r.stdout, want)
+	}
+	cl := jwtClaims(t, u.read(bt))
+	if cl["scope"] != "storage.read:/" || cl["aud"] != "https://se.example.org" || cl["sub"] != "alice" {
+		t.Errorf("claims scope %v aud %v sub %v", cl["scope"], cl["aud"], cl["sub"])
+	}
+}
+
+func TestDeniedDeviceCode(t *testing.T) {
+	u := newUser(t)
+	r := u.oidc("")
+	want := fmt.Sprintf("gettoken: error in response from %s: authorization failed: access_denied\n", v())
+	if r.code != 1 || !strings.HasSuffix(r.stderr, want) {
+		t.Fatalf("want exit 1 and %q:\n%v", want, r)
+	}
+	if _, err := os.Stat(u.vt); err == nil {
+		t.Error("a vault token file was written")
+	}
+}
+
+func TestRefreshTokenRevokedAtIdP(t *testing.T) {
+	u := newUser(t)
+	u.login("bob")
+	if err := st.IdP.Revoke(t.Context(), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	// A minimum longer than the IdP's 120 s tokens forces Vault to refresh.
+	r := u.gettoken("", "--minsecs=3600", "-v")
+	if r.code != 1 {
+		t.Fatalf("want exit 1:\n%v", r)
+	}
+	if !strings.Contains(r.stdout, "Read token from "+v()+"/v1/secret/oauth/creds/default/bob:default failed: HTTPError: Bad Request:") {
+		t.Errorf("no read failure in the log:\n%s", r.stdout)
+	}
+	if want := "gettoken: Failure getting token from " + v() + "\n"; r.stderr != want {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+}
+
+func TestVaultUnreachable(t *testing.T) {
+	u := newUser(t)
+	u.login("alice")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	r := u.gettoken("", "-a", fmt.Sprintf("localhost:%d", port), "-v")
+	if r.code != 1 || !strings.Contains(r.stdout, "connection refused") {
+		t.Fatalf("want exit 1 and a connection refused line:\n%v", r)
+	}
+	if tok := strings.TrimSpace(u.read(u.vt)); strings.Contains(r.stdout+r.stderr, tok) {
+		t.Error("the vault token appears in the output")
+	}
+}
+
+func TestRoundRobinFirstAddressNeverAnswers(t *testing.T) {
+	if os.Getuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI must run as root (a private mount namespace is needed)")
+		}
+		t.Skip("needs root for a private /etc/hosts")
+	}
+	for _, tool := range []string{"unshare", "setpriv"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s (util-linux) is missing", tool)
+		}
+	}
+	u := newUser(t)
+	u.login("alice")
+	blackhole(t, "127.0.0.2", st.Vault.Port)
+	hosts := filepath.Join(u.dir, "hosts")
+	os.WriteFile(hosts, []byte("127.0.0.2 rr.test\n127.0.0.1 rr.test\n127.0.0.1 localhost\n"), 0o644)
+	// A private mount namespace in which rr.test has two addresses, the
+	// first of which drops every connection attempt.
+	script := `mount --bind "$1" /etc/hosts && shift && exec setpriv --reuid="$UID_" --regid="$UID_" --clear-groups "$@"`
+	ctx := t.Context()
+	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", hosts,
+		filepath.Join(bin, "gettoken"), "-a", fmt.Sprintf("rr.test:%d", st.Vault.Port), "--vaultcertname", "localhost", "-v")
+	cmd.Env = append(u.env, fmt.Sprintf("UID_=%d", testUID))
+	cmd.Dir = u.dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := "Connection timeout on rr.test ip 127.0.0.2, trying 127.0.0.1"
+	if !strings.Contains(string(out), want) || !strings.Contains(string(out), "Storing bearer token") {
+		t.Fatalf("want fail-over (%q) and success:\n%s", want, out)
+	}
+}
+
+// blackhole listens on ip:port with a backlog of 0 and fills the queue,
+// so the kernel drops further connection attempts: they time out.
+func blackhole(t *testing.T, ip string, port int) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	sa := &syscall.SockaddrInet4{Port: port}
+	copy(sa.Addr[:], net.ParseIP(ip).To4())
+	if err := syscall.Bind(fd, sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, fmt.Sprint(port)), 300e6)
+		if err != nil {
+			return
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+}
