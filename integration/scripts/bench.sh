@@ -10,5 +10,9 @@ out=${BENCH_OUT:-$root/bench-report.txt}
   echo "## Stack start-up (builds excluded; goal < 10 s)"
   (cd "$root/integration" && go test -run '^$' -bench BenchmarkStackStart -benchtime 5x ./stack/) |
     awk '/^Benchmark/ { for (i=1;i<=NF;i++) if ($i=="startup-s") printf "median start-up: %s s over 5 starts\n", $(i-1) }'
+  echo
+  echo "## gettoken client fast paths (goal: <= 1.3x curl; local reuse < 5 ms)"
+  (cd "$root" && make -s build >&2)
+  (cd "$root/integration" && go run ./cmd/benchclient -bin "$root/bin")
 } | tee "$out"
 echo "report written to $out" >&2

@@ -304,9 +304,23 @@ func (p *Parser) decode(canon []string) (*Result, error) {
 		flags: map[string]bool{},
 		ints:  map[string]int64{},
 	}
+	// Only the options present in canon are declared to urfave/cli: its
+	// flag lookups are quadratic in the number of declared flags (a regexp
+	// per name per lookup), which made parsing the bulk of a local-reuse
+	// run. The normaliser has already rejected unknown options.
+	present := map[string]bool{}
+	for _, w := range canon {
+		name, _, _ := strings.Cut(w, "=")
+		present[name] = true
+	}
 	var flags []cli.Flag
+	var used []*Option
 	for i := range p.Options {
 		o := &p.Options[i]
+		if !present[o.Long] {
+			continue
+		}
+		used = append(used, o)
 		switch o.Kind {
 		case Flag:
 			flags = append(flags, &cli.BoolFlag{Name: o.name()})
@@ -329,12 +343,8 @@ func (p *Parser) decode(canon []string) (*Result, error) {
 			return err
 		},
 		Action: func(c *cli.Context) error {
-			for i := range p.Options {
-				o := &p.Options[i]
+			for _, o := range used {
 				n := o.name()
-				if !c.IsSet(n) {
-					continue
-				}
 				switch o.Kind {
 				case Flag:
 					res.flags[n] = c.Bool(n)

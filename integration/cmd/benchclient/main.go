@@ -1,0 +1,164 @@
+// Command benchclient measures gettoken's client fast paths against the
+// real stack and prints a report: the median wall time of gettoken with a
+// valid vault token (one Vault read), of curl doing that same single HTTPS
+// GET, and of gettoken's local reuse of the bearer token on disk (no
+// request at all), all timed by hyperfine in one run, with the ratios.
+//
+// Goals (issue 3): gettoken within 1.3x of curl; local reuse under 5 ms.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vaultcred/gettoken/integration/stack"
+)
+
+func main() {
+	bin := flag.String("bin", "", "directory holding the gettoken binary (required)")
+	runs := flag.Int("runs", 40, "hyperfine runs per command")
+	flag.Parse()
+	if err := run(*bin, *runs); err != nil {
+		fmt.Fprintln(os.Stderr, "benchclient:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin string, runs int) error {
+	if bin == "" {
+		return fmt.Errorf("-bin is required")
+	}
+	gettoken, err := filepath.Abs(filepath.Join(bin, "gettoken"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// Access tokens that outlive the benchmark, so Vault serves its cached
+	// one to every run of both clients (htgettoken's minsecs=60 fast path).
+	s, err := stack.Start(ctx, stack.Options{AccessTokenTTL: time.Hour})
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+
+	dir := filepath.Join(s.Dir, "bench")
+	home := filepath.Join(dir, "home")
+	os.MkdirAll(filepath.Join(home, ".config", "htgettoken"), 0o700)
+	vt, bt, hdr := filepath.Join(dir, "vt"), filepath.Join(dir, "bt"), filepath.Join(dir, "curl-header")
+
+	c, err := s.Vault.Client(s.Certs, "")
+	if err != nil {
+		return err
+	}
+	d, err := stack.StartDeviceLogin(ctx, c, "default", "default")
+	if err != nil {
+		return err
+	}
+	if err := s.IdP.Approve(ctx, d.UserCode, stack.Alice.Name); err != nil {
+		return err
+	}
+	sec, err := d.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	tok := sec.Auth.ClientToken
+	c.SetToken(tok)
+	path := "secret/oauth/creds/default/alice:default"
+	if _, err := c.Logical().WriteWithContext(ctx, path, map[string]any{
+		"server": "default", "refresh_token": sec.Auth.Metadata["oauth2_refresh_token"]}); err != nil {
+		return err
+	}
+	files := map[string]string{
+		vt:  tok + "\n",
+		hdr: "X-Vault-Token: " + tok + "\n",
+		filepath.Join(home, ".config", "htgettoken", "credkey-default-default"): "alice\n",
+	}
+	for p, content := range files {
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			return err
+		}
+	}
+	server := strings.TrimPrefix(s.Vault.Addr, "https://")
+	gt := fmt.Sprintf("%s -a %s --cafile %s --vaulttokenfile %s -o %s --nokerberos --nossh", gettoken, server, s.Certs.CAFile, vt, bt)
+	env := append(os.Environ(), "HOME="+home)
+	// One run of each gettoken form first: the bearer file and the reuse
+	// record exist before timing starts.
+	for _, args := range []string{gt, gt + " --reuse-bearer"} {
+		cmd := exec.Command("sh", "-c", args)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v\n%s", args, err, out)
+		}
+	}
+	curl := fmt.Sprintf("curl -sSf --cacert %s -H @%s -o /dev/null %s/v1/%s?minimum_seconds=60", s.Certs.CAFile, hdr, s.Vault.Addr, path)
+	cmds := []struct{ name, cmd string }{
+		{"curl (one HTTPS GET)", curl},
+		{"gettoken (valid vault token, one read)", gt},
+		{"gettoken --reuse-bearer (no request)", gt + " --reuse-bearer"},
+	}
+	out := filepath.Join(dir, "hyperfine.json")
+	args := []string{"-N", "--warmup", "5", "--runs", fmt.Sprint(runs), "--export-json", out, "--style", "none"}
+	for _, c := range cmds {
+		args = append(args, "-n", c.name, c.cmd)
+	}
+	hf := exec.Command("hyperfine", args...)
+	hf.Env = env
+	if b, err := hf.CombinedOutput(); err != nil {
+		return fmt.Errorf("hyperfine: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return err
+	}
+	var res struct {
+		Results []struct {
+			Command string    `json:"command"`
+			Times   []float64 `json:"times"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		return err
+	}
+	med := map[string]float64{}
+	for _, r := range res.Results {
+		med[r.Command] = median(r.Times) * 1000
+	}
+	curlMs := med[cmds[0].name]
+	gtMs := med[cmds[1].name]
+	reuseMs := med[cmds[2].name]
+	fmt.Printf("median of %d runs each (hyperfine -N, warm-up 5), Vault on loopback TLS:\n", runs)
+	for _, c := range cmds {
+		fmt.Printf("  %-42s %7.2f ms\n", c.name, med[c.name])
+	}
+	fmt.Printf("gettoken / curl = %.2f (goal <= 1.30): %s\n", gtMs/curlMs, verdict(gtMs/curlMs <= 1.3))
+	fmt.Printf("local reuse = %.2f ms (goal < 5 ms): %s; %.1fx faster than curl\n", reuseMs, verdict(reuseMs < 5), curlMs/reuseMs)
+	return nil
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
