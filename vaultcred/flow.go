@@ -95,6 +95,9 @@ type flow struct {
 	v    *vaultAPI
 	res  *Result
 	done bool // a terminal state was reached (bearer token or --nobearertoken exit)
+	// method is how the vault token being tried was obtained; it becomes
+	// Result.Method when the run succeeds with it.
+	method string
 }
 
 // Get runs htgettoken's flow (spec: htgettoken.md §9) with derived
@@ -220,7 +223,7 @@ func (f *flow) existingToken(ctx context.Context, credkey string) error {
 		if err := f.writeVaultToken(newTok); err != nil {
 			return err
 		}
-		f.res.Method = "exchange"
+		f.method = "exchange"
 		return f.tryBearer(ctx, credkey, newTok, "", infile)
 	}
 	if o.NoBearerToken && !o.ShowBearerURL {
@@ -232,7 +235,7 @@ func (f *flow) existingToken(ctx context.Context, credkey string) error {
 			return err
 		}
 	}
-	f.res.Method = "existing"
+	f.method = "existing"
 	return f.tryBearer(ctx, credkey, token, "", infile)
 }
 
@@ -282,6 +285,7 @@ func (f *flow) tryBearer(ctx context.Context, credkey, vaultToken, writeBack, fr
 			}
 		}
 		f.res.VaultToken = vaultToken
+		f.res.Method = f.method
 		f.done = true
 		return nil
 	}
@@ -306,6 +310,7 @@ func (f *flow) tryBearer(ctx context.Context, credkey, vaultToken, writeBack, fr
 		return err
 	}
 	f.res.BearerToken = tok
+	f.res.Method = f.method
 	f.done = true
 	return nil
 }
@@ -400,7 +405,9 @@ func (f *flow) exchange(ctx context.Context, token string, auth *vaultapi.Secret
 			}
 			policies = append(policies, p)
 		}
-		if auth.LeaseDuration > 0 && int64(auth.LeaseDuration) <= int64(f.o.VaultTokenTTL/time.Second) && !dropped {
+		// As htgettoken: a lease no longer than wanted (0, a token that does
+		// not expire, included) is kept as it is.
+		if int64(auth.LeaseDuration) <= int64(f.o.VaultTokenTTL/time.Second) && !dropped {
 			return token, nil
 		}
 	}

@@ -64,6 +64,6 @@ func (f *flow) kerberos(ctx context.Context, credkey string) error {
 	if err != nil {
 		return err
 	}
-	f.res.Method = "kerberos"
+	f.method = "kerberos"
 	return f.tryBearer(ctx, credkey, tok, o.VaultTokenFile, "")
 }

@@ -135,6 +135,9 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 	if err != nil {
 		return err
 	}
+	if login == nil || login.Auth == nil {
+		return fatalf(nil, "no 'auth' in response from %s", o.VaultServer)
+	}
 	if o.RegisterSSH {
 		// htgettoken uses only --credkey or the credkey file here and crashes
 		// on a first login; gettoken falls back to the login's credkey.
@@ -142,8 +145,11 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 		if ck == "" {
 			ck = credkey
 		}
-		if ck == "" && login.Auth != nil {
+		if ck == "" {
 			ck = login.Auth.Metadata["credkey"]
+		}
+		if ck == "" {
+			return fatalf(nil, "no 'credkey' in metadata of response from %s", o.VaultServer)
 		}
 		if err := f.registerSSH(ctx, login.Auth.ClientToken, ck); err != nil {
 			return err
@@ -158,6 +164,7 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 	}
 	f.res.VaultToken = tok
 	f.res.Method = "oidc"
+	f.method = "oidc"
 	if o.NoBearerToken {
 		f.done = true
 		return nil

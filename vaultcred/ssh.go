@@ -44,7 +44,8 @@ func dialAgent() (SSHAgent, error) {
 	return socketAgent{agent.NewClient(c), c}, nil
 }
 
-// agentKeys lists the agent's keys; no agent means no keys.
+// agentKeys lists the agent's keys; no agent means no keys. The agent
+// is returned open only when it has keys.
 func (f *flow) agentKeys() (SSHAgent, []*agent.Key, error) {
 	dial := f.d.SSHAgent
 	if dial == nil {
@@ -61,6 +62,10 @@ func (f *flow) agentKeys() (SSHAgent, []*agent.Key, error) {
 	if err != nil {
 		ag.Close()
 		return nil, nil, fatalf(err, "Error checking for ssh-agent keys: %v", err)
+	}
+	if len(keys) == 0 {
+		ag.Close()
+		return nil, nil, nil
 	}
 	return ag, keys, nil
 }
@@ -135,7 +140,7 @@ func (f *flow) sshAgent(ctx context.Context, credkey string) error {
 		if err != nil {
 			return err
 		}
-		f.res.Method = "ssh"
+		f.method = "ssh"
 		return f.tryBearer(ctx, credkey, tok, o.VaultTokenFile, "")
 	}
 	f.log.End(" failed")

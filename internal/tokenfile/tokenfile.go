@@ -179,6 +179,10 @@ func Read(path string) ([]byte, error) {
 		if uid := ownerOf(lfi); uid != euid && uid != 0 {
 			return nil, &ForeignError{Path: path, UID: uid, Symlink: true}
 		}
+	} else if uid := ownerOf(lfi); lfi.Mode().IsRegular() && uid != euid {
+		// Refuse before opening, so an unreadable foreign file gets the
+		// same message as a readable one.
+		return nil, &ForeignError{Path: path, UID: uid}
 	}
 	f, err := os.Open(path)
 	if err != nil {
