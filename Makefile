@@ -10,8 +10,9 @@ GO      ?= go
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  := $(DESTDIR)$(PREFIX)/bin
-# Names other tools call htgettoken's programs by; installed as symlinks.
-ALIASES := htgettoken
+# Names other tools call the originals by, installed as symlinks
+# (link:target).
+ALIASES := htgettoken:gettoken httokendecode:htdecodetoken
 INTEGRATION_TIMEOUT ?= 45m
 # urfave_cli_no_docs drops urfave/cli's man-page generator (and its
 # markdown library's start-up cost); -s -w make a smaller binary that
@@ -52,7 +53,7 @@ demo: prereqs build
 install: build
 	install -d $(BINDIR)
 	for b in bin/*; do install -m 0755 $$b $(BINDIR)/; done
-	for a in $(ALIASES); do ln -sf gettoken $(BINDIR)/$$a; done
+	for a in $(ALIASES); do ln -sf $${a#*:} $(BINDIR)/$${a%%:*}; done
 
 clean:
 	rm -rf bin

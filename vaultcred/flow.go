@@ -44,6 +44,18 @@ type Deps struct {
 	// RequestTimeout bounds each Vault request in addition to the connect
 	// and read timeouts; 0 means 30 s.
 	RequestTimeout time.Duration
+
+	// The hooks below let an in-process caller (the HTCondor storer) move
+	// tokens through memory instead of files and pipes.
+
+	// VaultTokenIn, when set, supplies the existing vault token instead of
+	// VaultTokenInFile (as if it were piped on /dev/stdin).
+	VaultTokenIn func() (string, error)
+	// VaultTokenOut, when set, receives every vault token the flow would
+	// write to VaultTokenFile, instead of the file.
+	VaultTokenOut func(token string) error
+	// BearerOut, when set, receives the bearer token instead of OutFile.
+	BearerOut func(token string) error
 }
 
 // Result is what a run obtained.
@@ -200,7 +212,13 @@ func (f *flow) existingToken(ctx context.Context, credkey string) error {
 		return nil
 	}
 	f.log.Debugf("Reading %s", infile)
-	token, err := tokenfile.ReadToken(infile)
+	var token string
+	var err error
+	if f.d.VaultTokenIn != nil {
+		token, err = f.d.VaultTokenIn()
+	} else {
+		token, err = tokenfile.ReadToken(infile)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		f.log.Debugf("%s does not yet exist", infile)
 		return nil
@@ -354,6 +372,9 @@ func (f *flow) readBearer(ctx context.Context, path, vaultToken, from string) (s
 // storeBearer writes the bearer token file (and, with --reuse-bearer, the
 // record that lets a later run reuse it).
 func (f *flow) storeBearer(tok string) error {
+	if f.d.BearerOut != nil {
+		return f.d.BearerOut(tok)
+	}
 	if err := f.writeFile(f.o.OutFile, tok, "bearer"); err != nil {
 		return err
 	}
@@ -367,6 +388,9 @@ func (f *flow) storeBearer(tok string) error {
 
 // writeVaultToken writes the vault token file.
 func (f *flow) writeVaultToken(tok string) error {
+	if f.d.VaultTokenOut != nil {
+		return f.d.VaultTokenOut(tok)
+	}
 	return f.writeFile(f.o.VaultTokenFile, tok, "vault")
 }
 

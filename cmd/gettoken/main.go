@@ -43,7 +43,7 @@ func main() {
 // gettokenMain runs gettoken in the process environment and returns the exit
 // status.
 func gettokenMain() int {
-	env := systemEnviron()
+	env := vaultcred.SystemEnviron()
 	if testOnlyEnviron != nil {
 		testOnlyEnviron(&env)
 	}
