@@ -6,13 +6,19 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/creack/pty"
+	"golang.org/x/term"
+	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,18 +32,18 @@ func main() {
 	dir := flag.String("dir", "", "state directory (default: a new temporary directory, removed on exit)")
 	auto := flag.Bool("auto", false, "approve the demo login at the IdP's test route instead of waiting for a browser")
 	noLogin := flag.Bool("nologin", false, "skip the demo login; just run the stack")
-	flag.String("bin", "", "directory of the gettoken binaries (used once the client exists)")
+	bin := flag.String("bin", "", "directory of the gettoken binaries: the demo login runs gettoken from there")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *dir, *port, *auto, *noLogin); err != nil {
+	if err := run(ctx, *dir, *port, *auto, *noLogin, *bin); err != nil {
 		fmt.Fprintln(os.Stderr, "stack:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir string, port int, auto, noLogin bool) error {
+func run(ctx context.Context, dir string, port int, auto, noLogin bool, bin string) error {
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	s, err := stack.Start(startCtx, stack.Options{Dir: dir, VaultPort: port, Logf: func(f string, a ...any) {
@@ -72,7 +78,11 @@ Point a client at it:
 		return err
 	}
 	if !noLogin {
-		if err := demoLogin(ctx, s, auto); err != nil {
+		login := demoLogin
+		if bin != "" {
+			login = func(ctx context.Context, s *stack.Stack, auto bool) error { return gettokenDemo(ctx, s, auto, bin) }
+		}
+		if err := login(ctx, s, auto); err != nil {
 			return err
 		}
 	}
@@ -82,6 +92,72 @@ Point a client at it:
 	case <-anyExit(s):
 		return fmt.Errorf("a stack process exited; see the logs in %s", s.LogDir)
 	}
+	return nil
+}
+
+// gettokenDemo runs the real client against the stack on the user's
+// terminal: a first login through the IdP's pages, then a second run that
+// reuses the vault token (one request), then htdecodetoken.
+func gettokenDemo(ctx context.Context, s *stack.Stack, auto bool, bin string) error {
+	home := filepath.Join(s.Dir, "demo-home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	env := append(os.Environ(), "HOME="+home, "XDG_RUNTIME_DIR="+home, "KRB5_CONFIG="+s.KDC.Krb5Conf,
+		"HTGETTOKENOPTS=-a "+strings.TrimPrefix(s.Vault.Addr, "https://")+" --cafile "+s.Certs.CAFile+" --vaulttokenfile "+filepath.Join(home, "vt"))
+	gettoken := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "gettoken"), args...)
+		cmd.Env = env
+		cmd.Stdin = os.Stdin
+		cmd.Stderr = os.Stderr
+		if auto && !term.IsTerminal(int(os.Stdin.Fd())) {
+			// With no terminal gettoken (like htgettoken) skips the OIDC
+			// login; give it one so -auto works unattended.
+			ptmx, tty, err := pty.Open()
+			if err != nil {
+				return err
+			}
+			defer ptmx.Close()
+			defer tty.Close()
+			cmd.Stdin = tty
+		}
+		if !auto {
+			cmd.Stdout = os.Stdout
+			return cmd.Run()
+		}
+		// Approve at the IdP's test route as soon as the code shows.
+		pr, pw := io.Pipe()
+		cmd.Stdout = io.MultiWriter(os.Stdout, pw)
+		go func() {
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				if i := strings.Index(sc.Text(), "user_code="); i >= 0 {
+					code := strings.TrimSpace(sc.Text()[i+len("user_code="):])
+					if err := s.IdP.Approve(ctx, code, stack.Alice.Name); err == nil {
+						fmt.Println("  (approved as alice through the IdP's test route)")
+					}
+				}
+			}
+		}()
+		err := cmd.Run()
+		pw.Close()
+		return err
+	}
+	fmt.Println("$ gettoken -i default        # first run: log in through the IdP's pages as alice / " + stack.Alice.Password)
+	if err := gettoken("-i", "default", "--web-open-command="); err != nil {
+		return fmt.Errorf("gettoken: %w", err)
+	}
+	fmt.Println("\n$ gettoken -i default        # second run: the vault token is reused, one request")
+	if err := gettoken("-i", "default"); err != nil {
+		return fmt.Errorf("gettoken: %w", err)
+	}
+	fmt.Println("\n$ htdecodetoken")
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "htdecodetoken"))
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("htdecodetoken: %w", err)
+	}
+	fmt.Println()
 	return nil
 }
 
