@@ -1,0 +1,506 @@
+package storer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/vaultcred/gettoken/internal/htcondor"
+	"github.com/vaultcred/gettoken/internal/optparse"
+	"github.com/vaultcred/gettoken/internal/tokenfile"
+	"github.com/vaultcred/gettoken/vaultcred"
+)
+
+// Condor is what the storer needs from HTCondor: configuration values and
+// condor_store_cred. Package htcondor provides the real one.
+type Condor interface {
+	// Config returns the values of the knobs that are defined.
+	Config(ctx context.Context, knobs ...string) (map[string]string, error)
+	// QueryOAuth runs condor_store_cred query-oauth for name. An error means
+	// the credd could not be asked (not "not stored").
+	QueryOAuth(ctx context.Context, name, scopes, audience string) (htcondor.QueryResult, error)
+	// AddOAuth runs condor_store_cred add-oauth for name with payload on
+	// its standard input.
+	AddOAuth(ctx context.Context, name, scopes, audience string, payload []byte) error
+}
+
+// Storer is one run of condor_vault_storer.
+type Storer struct {
+	// Prog is the program name used in messages.
+	Prog string
+	// Condor reaches HTCondor.
+	Condor Condor
+	// Env is the process environment (HTGETTOKENOPTS, BEARER_TOKEN_FILE,
+	// XDG_RUNTIME_DIR, CONDOR_VAULT_STORER_ID, terminals ...).
+	Env vaultcred.Environ
+	// Stderr is condor_submit's standard error: every message goes there.
+	Stderr io.Writer
+	// Deps are passed to every vaultcred flow (tests inject an HTTP client).
+	Deps vaultcred.Deps
+	// Payload builds the JSON that condor_store_cred stores.
+	Payload func(token, url string) ([]byte, error)
+
+	verbose string // "", "-v" or "-d"
+	args    []string
+	out     *lineWriter
+	id      string
+}
+
+// FatalError is a fatal error of the storer; Main prints it with the
+// original's "More details" hint.
+type FatalError struct{ Msg string }
+
+func (e *FatalError) Error() string { return e.Msg }
+
+func fatalf(format string, args ...any) error {
+	return &FatalError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// lineWriter writes the newline that condor_submit's unfinished
+// "Submitting job(s)" line needs before the storer's first output.
+type lineWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	started bool
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.started && len(p) > 0 {
+		l.started = true
+		if _, err := l.w.Write([]byte("\n")); err != nil {
+			return 0, err
+		}
+	}
+	return l.w.Write(p)
+}
+
+// Usage is the original's usage text (with "&scopes=", which is what
+// condor_submit sends; "&scope=" is accepted too).
+func Usage(prog string) string {
+	return "Usage: " + prog + ` [-vd] oauth_service ...
+  -v shows more progress than normal
+  -d shows a lot of debug information
+  Each oauth_service is an issuer optionally followed by underscore and role
+  Options may be added to each oauth_service:
+    &handle=<name>       A name to be added to the credential
+    &scopes=<scopes>     A comma-separated list of scopes to request
+    &audience=<audience> A token audience to request
+    &options=<options>   Additional htgettoken options
+`
+}
+
+// ErrUsage is a usage error: Main prints the usage text and exits 1.
+var ErrUsage = errors.New("usage")
+
+// parseFlags takes -v/-d (getopts "dv", bundling allowed) and returns the
+// requests; an unknown option is ErrUsage.
+func (s *Storer) parseFlags(words []string) ([]string, error) {
+	var requests []string
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if w == "--" {
+			return append(requests, words[i+1:]...), nil
+		}
+		if len(w) < 2 || w[0] != '-' {
+			requests = append(requests, w)
+			continue
+		}
+		for _, c := range w[1:] {
+			switch c {
+			case 'v':
+				s.verbose = "-v"
+			case 'd':
+				s.verbose = "-d"
+			default:
+				return nil, ErrUsage
+			}
+		}
+	}
+	return requests, nil
+}
+
+// Run processes the command-line arguments (options and requests). It
+// returns nil, ErrUsage or a *FatalError (or another error, also fatal).
+func (s *Storer) Run(ctx context.Context, argv []string) error {
+	s.out = &lineWriter{w: s.Stderr}
+	s.args = argv
+	// Requests and flags from the command line; a command line without a
+	// request is a usage error before anything else is looked at.
+	requests, err := s.parseFlags(argv)
+	if err != nil {
+		return err
+	}
+	if len(requests) == 0 {
+		return ErrUsage
+	}
+	knobs, err := s.Condor.Config(ctx, "SEC_CREDENTIAL_VAULT_STORER_OPTS", "SEC_CREDENTIAL_GETTOKEN_OPTS")
+	if err != nil {
+		return fatalf("%v", err)
+	}
+	// The knob's flags count first, then the command line's again (so the
+	// command line wins, as in the original's two getopts passes).
+	if extra, err := s.parseFlags(strings.Fields(knobs["SEC_CREDENTIAL_VAULT_STORER_OPTS"])); err != nil || len(extra) > 0 {
+		return ErrUsage
+	}
+	if _, err := s.parseFlags(argv); err != nil {
+		return err
+	}
+	gettokenOpts := strings.Fields(knobs["SEC_CREDENTIAL_GETTOKEN_OPTS"])
+	if len(gettokenOpts) == 0 && s.Env.Getenv(optparse.EnvOpts) == "" {
+		return fatalf("Neither SEC_CREDENTIAL_GETTOKEN_OPTS condor value nor $HTGETTOKENOPTS environment set")
+	}
+	s.id = s.Env.Getenv("CONDOR_VAULT_STORER_ID")
+	if s.id == "" {
+		s.id = "u" + strconv.Itoa(s.Env.Euid)
+	}
+	for _, raw := range requests {
+		req, err := ParseRequest(raw)
+		if err != nil {
+			return &FatalError{Msg: err.Error()}
+		}
+		if err := s.process(ctx, req, gettokenOpts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Newline writes the newline condor_submit's unfinished line needs, if
+// nothing was written yet (before a usage or fatal message).
+func (s *Storer) Newline() {
+	if s.out == nil {
+		s.out = &lineWriter{w: s.Stderr}
+	}
+	s.out.mu.Lock()
+	defer s.out.mu.Unlock()
+	if !s.out.started {
+		s.out.started = true
+		s.out.w.Write([]byte("\n"))
+	}
+}
+
+// Verbose reports whether -v or -d was given.
+func (s *Storer) Verbose() bool { return s.verbose != "" }
+
+func (s *Storer) verbosef(format string, args ...any) {
+	if s.verbose != "" {
+		fmt.Fprintf(s.out, format+"\n", args...)
+	}
+}
+
+// vaultTokenFile is /tmp/vt_<ID>[-<service>].
+func (s *Storer) vaultTokenFile(service string) string {
+	if service == "" {
+		return "/tmp/vt_" + s.id
+	}
+	return "/tmp/vt_" + s.id + "-" + service
+}
+
+// bearerBase is BTOKEN: "" when BEARER_TOKEN_FILE is set, else
+// ${XDG_RUNTIME_DIR:-/tmp}/bt_<ID>.
+func (s *Storer) bearerBase() string {
+	if s.Env.Getenv("BEARER_TOKEN_FILE") != "" {
+		return ""
+	}
+	dir := s.Env.Getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		dir = "/tmp"
+	}
+	return filepath.Join(dir, "bt_"+s.id)
+}
+
+// flowRun is one in-process htgettoken run.
+type flowRun struct {
+	res      *vaultcred.Result
+	newToken string // a vault token the flow produced (the "first line")
+}
+
+// gettoken runs the htgettoken flow with args as htgettoken's command line
+// would be, in-process. vaultIn, when not empty, is the vault token that
+// htgettoken would read from /dev/stdin. bearerOut, when set, receives the
+// bearer token instead of a file.
+func (s *Storer) gettoken(ctx context.Context, args []string, quiet bool, vaultIn string, bearerOut func(string) error) (*flowRun, error) {
+	p := optparse.HTGetToken("htgettoken", vaultcred.DefaultCAFile(s.Env))
+	opts, err := optparse.Load(ctx, p, args, optparse.Sources{
+		Env: s.Env,
+		HTTPClient: func(o *vaultcred.Options) (*http.Client, error) {
+			return vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{TLS: vaultcred.TLSConfig{CAFile: o.CAFile, CAPath: o.CAPath}}), nil
+		},
+		Log: s.out,
+	})
+	if err == nil {
+		err = opts.Derive(s.Env)
+	}
+	if err != nil {
+		var perr *optparse.Error
+		if errors.As(err, &perr) {
+			return nil, fmt.Errorf("htgettoken options: %s", perr.Msg)
+		}
+		return nil, fmt.Errorf("htgettoken options: %w", err)
+	}
+	run := &flowRun{}
+	d := s.Deps
+	d.Log = &vaultcred.Logger{W: s.out, Quiet: quiet, Verbose: opts.Verbose, Debug: opts.Debug}
+	d.VaultTokenOut = func(tok string) error {
+		if tokenfile.IsStdio(opts.VaultTokenFile) {
+			// The 28-day token never touches the disk: htgettoken would
+			// print it on the pipe to the storer.
+			run.newToken = tok
+			return nil
+		}
+		d.Log.Infof("Storing vault token in %s", opts.VaultTokenFile)
+		if err := tokenfile.WriteToken(opts.VaultTokenFile, tok); err != nil {
+			return err
+		}
+		run.newToken = tok
+		return nil
+	}
+	if vaultIn != "" {
+		d.VaultTokenIn = func() (string, error) { return vaultIn, nil }
+	}
+	d.BearerOut = bearerOut
+	res, err := vaultcred.Get(ctx, opts, d)
+	run.res = res
+	if err != nil && !quiet {
+		fmt.Fprintf(s.out, "htgettoken: %v\n", err)
+	}
+	return run, err
+}
+
+// process handles one request: spec condor.md §4.4–4.6.
+func (s *Storer) process(ctx context.Context, req Request, gettokenOpts []string) error {
+	service := req.Service
+	showStoring := s.verbose != ""
+	base := append([]string{}, gettokenOpts...)
+	base = append(base, "-i", req.Issuer)
+	if req.Role != "" {
+		base = append(base, "-r", req.Role)
+	}
+	base = append(base, req.OptionWords()...)
+	vtService := s.vaultTokenFile(service)
+	btoken := s.bearerBase()
+
+	// Step 1: get or reuse a vault token.
+	step1 := []string{"--vaulttokenttl=28d"}
+	if btoken != "" {
+		step1 = append(step1, "-o", btoken+"-"+service)
+	}
+	step1 = append(step1, base...)
+	step1 = append(step1, "--vaulttokeninfile="+vtService, "--vaulttokenfile=/dev/stdout", "--showbearerurl")
+	var cred, vaultURL string
+	storeVaultToken := false
+	for attempt := 1; ; attempt++ {
+		s.verbosef("Attempting to get tokens for %s", service)
+		args := append(append([]string{}, step1...), "--nooidc")
+		if s.verbose != "" {
+			args = append(args, s.verbose)
+		}
+		run, err := s.gettoken(ctx, args, s.verbose == "", "", nil)
+		if err != nil {
+			// OIDC is probably needed: say so, and run again with it.
+			showStoring = true
+			fmt.Fprintf(s.out, "Authentication needed for %s\n", service)
+			args = append([]string{}, step1...)
+			if s.verbose != "" {
+				args = append(args, s.verbose)
+			}
+			if run, err = s.gettoken(ctx, args, false, "", nil); err != nil {
+				return fatalf("htgettoken failed")
+			}
+		}
+		if btoken != "" {
+			if err := copyFileAtomic(btoken+"-"+service, btoken); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fatalf("copying the bearer token to %s failed: %v", btoken, err)
+			}
+			s.verbosef("Copying bearer token to %s", btoken)
+		}
+		if run.newToken != "" {
+			cred, vaultURL, storeVaultToken = run.newToken, run.res.BearerURL, true
+			break
+		}
+		// The local token worked: does the credd have the service?
+		s.verbosef("Checking if %s credentials exist", service)
+		q, err := s.Condor.QueryOAuth(ctx, service, "", "")
+		if err != nil {
+			// gettoken fix: a credd that cannot be asked is reported, not
+			// taken as "not stored" (which forced a needless browser login).
+			return fatalf("%v\nQuerying condor credentials failed", err)
+		}
+		switch q {
+		case htcondor.Mismatch:
+			return s.mismatch(service)
+		case htcondor.Stored:
+		case htcondor.NotStored:
+			if attempt > 1 {
+				return fatalf("No new vault token after second try; logic error")
+			}
+			if writable, exists := fileWritable(vtService); exists && !writable {
+				return fatalf("No %s credentials stored and %s is readonly", service, vtService)
+			}
+			s.verbosef("Removing %s because there are no %s credentials stored", vtService, service)
+			if err := os.Remove(vtService); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fatalf("removing %s failed: %v", vtService, err)
+			}
+			continue
+		}
+		if req.Handle == "" {
+			return nil // nothing new to store
+		}
+		tok, err := tokenfile.ReadToken(vtService)
+		if err != nil {
+			return fatalf("reading %s failed: %v", vtService, err)
+		}
+		cred = tok
+		break
+	}
+
+	// Step 2: exchange the new 28-day token for the user's 7-day one, and
+	// get the handle's URL (sts when reduced).
+	step2 := append([]string{}, base...)
+	if req.Scopes != "" {
+		step2 = append(step2, "--scopes="+req.Scopes)
+	}
+	if req.Audience != "" {
+		step2 = append(step2, "--audience="+req.Audience)
+	}
+	step2 = append(step2, "--nooidc", "--nokerberos", "--nossh", "--vaulttokenfile="+vtService, "--showbearerurl")
+	if s.verbose != "" {
+		step2 = append(step2, s.verbose)
+	}
+	var bearerOut func(string) error
+	if req.Handle != "" && btoken != "" {
+		step2 = append(step2, "-o", btoken+"-"+req.HandleService())
+	} else {
+		// No file the user keeps: the bearer token stays in memory (the
+		// original wrote a temporary file and did not always remove it).
+		bearerOut = func(string) error { return nil }
+	}
+	if storeVaultToken {
+		step2 = append(step2, "--vaulttokeninfile=/dev/stdin")
+	}
+	vaultIn := ""
+	if storeVaultToken {
+		vaultIn = cred
+	}
+	run, err := s.gettoken(ctx, step2, s.verbose == "", vaultIn, bearerOut)
+	if err != nil {
+		if storeVaultToken {
+			return fatalf("Failed to exchange vault token")
+		}
+		return fatalf("Failed to obtain weakened token")
+	}
+	handleURL := run.res.BearerURL
+	s.verbosef("Copying %s to %s", vtService, s.vaultTokenFile(""))
+	if err := copyFileAtomic(vtService, s.vaultTokenFile("")); err != nil {
+		return fatalf("copying %s failed: %v", vtService, err)
+	}
+
+	// Step 3: store.
+	if storeVaultToken {
+		if showStoring {
+			fmt.Fprintf(s.out, "Storing condor credentials for %s\n", service)
+		}
+		if err := s.store(ctx, service, "", "", cred, vaultURL); err != nil {
+			return err
+		}
+	}
+	if hs := req.HandleService(); hs != "" {
+		need := storeVaultToken
+		if !need {
+			q, err := s.Condor.QueryOAuth(ctx, hs, req.Scopes, req.Audience)
+			if err != nil {
+				return fatalf("%v\nQuerying condor credentials failed", err)
+			}
+			switch q {
+			case htcondor.Mismatch:
+				return s.mismatch(hs)
+			case htcondor.NotStored:
+				need = true
+			}
+		}
+		if need {
+			if showStoring {
+				fmt.Fprintf(s.out, "Storing condor credentials for %s\n", hs)
+			}
+			tok := ""
+			if storeVaultToken {
+				tok = cred
+			}
+			if err := s.store(ctx, hs, req.Scopes, req.Audience, tok, handleURL); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Storer) store(ctx context.Context, name, scopes, audience, token, url string) error {
+	payload, err := s.Payload(token, url)
+	if err != nil {
+		return fatalf("Failed to store condor credentials for %s: %v", name, err)
+	}
+	if err := s.Condor.AddOAuth(ctx, name, scopes, audience, payload); err != nil {
+		s.verbosef("%v", err)
+		return fatalf("Failed to store condor credentials for %s", name)
+	}
+	return nil
+}
+
+func (s *Storer) mismatch(name string) error {
+	u := ""
+	if user := s.Env.Getenv("CONDOR_VAULT_STORER_USER"); user != "" {
+		u = " -u " + user
+	}
+	return fatalf("Credentials exist that do not match the request.\nThey can be removed by\n  condor_store_cred delete-oauth%s -s %s\nbut make sure no other job is using them.", u, name)
+}
+
+// fileWritable reports whether path exists and whether this user may write
+// it (the original's `[ -w ]`).
+func fileWritable(path string) (writable, exists bool) {
+	if _, err := os.Lstat(path); err != nil {
+		return false, false
+	}
+	return syscallAccessW(path), true
+}
+
+// copyFileAtomic copies a token file to dst through tokenfile (temp file
+// and rename, 0600).
+func copyFileAtomic(src, dst string) error {
+	b, err := tokenfile.Read(src)
+	if err != nil {
+		return err
+	}
+	return tokenfile.Write(dst, b, tokenfile.Options{})
+}
+
+// HTCondor is the real Condor: condor_config_val and condor_store_cred
+// through package htcondor.
+type HTCondor struct {
+	Knobs     *htcondor.Config
+	StoreCred *htcondor.StoreCred
+}
+
+// Config implements Condor.
+func (h HTCondor) Config(ctx context.Context, knobs ...string) (map[string]string, error) {
+	return h.Knobs.Get(ctx, knobs...)
+}
+
+// QueryOAuth implements Condor.
+func (h HTCondor) QueryOAuth(ctx context.Context, name, scopes, audience string) (htcondor.QueryResult, error) {
+	return h.StoreCred.QueryOAuth(ctx, name, scopes, audience)
+}
+
+// AddOAuth implements Condor.
+func (h HTCondor) AddOAuth(ctx context.Context, name, scopes, audience string, payload []byte) error {
+	return h.StoreCred.AddOAuth(ctx, name, scopes, audience, payload)
+}
