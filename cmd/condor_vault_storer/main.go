@@ -56,7 +56,7 @@ func run(ctx context.Context, argv []string, stderr io.Writer, env vaultcred.Env
 	s := &storer.Storer{
 		Prog: prog,
 		Condor: storer.HTCondor{
-			Knobs: htcondor.New(htcondor.Options{LookupEnv: env.LookupEnv}),
+			Knobs: htcondor.New(htcondor.Options{LookupEnv: env.LookupEnv, Environ: os.Environ}),
 			StoreCred: &htcondor.StoreCred{
 				User:      env.Getenv("CONDOR_VAULT_STORER_USER"),
 				ExtraArgs: strings.Fields(env.Getenv("SEC_CREDENTIAL_STORECRED_OPTS")),
