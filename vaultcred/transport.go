@@ -43,6 +43,17 @@ type HTTPClientConfig struct {
 	Logf func(format string, args ...any)
 	// LookupIPAddr resolves host names; nil means net.DefaultResolver.
 	LookupIPAddr func(ctx context.Context, host string) ([]net.IPAddr, error)
+	// ResolveTTL, when positive, re-resolves a host name that was resolved
+	// longer ago than this (a daemon's clients live for days; HTCondor's
+	// credmon re-resolves every 5 minutes). Zero resolves once per client,
+	// as htgettoken.
+	ResolveTTL time.Duration
+	// MaxIdleConnsPerHost is how many idle keep-alive connections are kept
+	// per host; 0 means Go's default (2). A daemon with a pool of
+	// concurrent requests sets it to the pool size.
+	MaxIdleConnsPerHost int
+	// Now is the clock for ResolveTTL; nil means time.Now.
+	Now func() time.Time
 }
 
 // NewHTTPClient returns the HTTP client of every gettoken request: TLS
@@ -58,7 +69,11 @@ func NewHTTPClient(c HTTPClientConfig) *http.Client {
 	if lookup == nil {
 		lookup = net.DefaultResolver.LookupIPAddr
 	}
-	d := &rrDialer{lookup: lookup, logf: logf, addrs: map[string][]net.IP{}}
+	now := c.Now
+	if now == nil {
+		now = time.Now
+	}
+	d := &rrDialer{lookup: lookup, logf: logf, addrs: map[string][]net.IP{}, resolved: map[string]time.Time{}, ttl: c.ResolveTTL, now: now}
 	v := &verifier{cfg: c.TLS}
 	tr := &http.Transport{
 		Proxy:                 nil,
@@ -66,6 +81,7 @@ func NewHTTPClient(c HTTPClientConfig) *http.Client {
 		TLSHandshakeTimeout:   ReadTimeout,
 		ResponseHeaderTimeout: ReadTimeout,
 		ForceAttemptHTTP2:     true,
+		MaxIdleConnsPerHost:   c.MaxIdleConnsPerHost,
 		TLSClientConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// Verification is done in VerifyConnection, against the
@@ -210,10 +226,13 @@ func readCA(path string) ([]byte, error) {
 // request (sticky), and only a connect timeout (not a refusal, not a TLS
 // error) moves on to the next address.
 type rrDialer struct {
-	lookup func(ctx context.Context, host string) ([]net.IPAddr, error)
-	logf   func(string, ...any)
-	mu     sync.Mutex
-	addrs  map[string][]net.IP
+	lookup   func(ctx context.Context, host string) ([]net.IPAddr, error)
+	logf     func(string, ...any)
+	ttl      time.Duration
+	now      func() time.Time
+	mu       sync.Mutex
+	addrs    map[string][]net.IP
+	resolved map[string]time.Time
 }
 
 func (d *rrDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -252,6 +271,10 @@ func (d *rrDialer) DialContext(ctx context.Context, network, addr string) (net.C
 func (d *rrDialer) resolve(ctx context.Context, host string) ([]net.IP, error) {
 	d.mu.Lock()
 	ips := d.addrs[host]
+	if ips != nil && d.ttl > 0 && d.now().Sub(d.resolved[host]) > d.ttl {
+		ips = nil
+		delete(d.addrs, host)
+	}
 	d.mu.Unlock()
 	if ips != nil {
 		return ips, nil
@@ -280,6 +303,7 @@ func (d *rrDialer) resolve(ctx context.Context, host string) ([]net.IP, error) {
 		ips = cur
 	} else {
 		d.addrs[host] = ips
+		d.resolved[host] = d.now()
 	}
 	d.mu.Unlock()
 	return ips, nil

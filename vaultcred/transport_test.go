@@ -179,10 +179,29 @@ func TestRoundRobinRefusedIsNotRetried(t *testing.T) {
 	}
 }
 
+func TestResolveTTL(t *testing.T) {
+	now := time.Unix(1000, 0)
+	n := 0
+	d := &rrDialer{lookup: func(context.Context, string) ([]net.IPAddr, error) {
+		n++
+		return []net.IPAddr{{IP: net.IPv4(127, 0, 0, byte(n))}}, nil
+	}, logf: func(string, ...any) {}, addrs: map[string][]net.IP{}, resolved: map[string]time.Time{},
+		ttl: 5 * time.Minute, now: func() time.Time { return now }}
+	ctx := context.Background()
+	a, _ := d.resolve(ctx, "v.test")
+	now = now.Add(4 * time.Minute)
+	b, _ := d.resolve(ctx, "v.test")
+	now = now.Add(2 * time.Minute)
+	c, _ := d.resolve(ctx, "v.test")
+	if n != 2 || !a[0].Equal(b[0]) || a[0].Equal(c[0]) {
+		t.Errorf("lookups %d, addresses %v %v %v: want a new lookup only after the TTL", n, a, b, c)
+	}
+}
+
 func TestIPv6OnlyName(t *testing.T) {
 	d := &rrDialer{lookup: func(context.Context, string) ([]net.IPAddr, error) {
 		return []net.IPAddr{{IP: net.ParseIP("::1")}, {IP: net.ParseIP("2001:db8::1")}}, nil
-	}, logf: func(string, ...any) {}, addrs: map[string][]net.IP{}}
+	}, logf: func(string, ...any) {}, addrs: map[string][]net.IP{}, resolved: map[string]time.Time{}, now: time.Now}
 	ips, err := d.resolve(context.Background(), "v6.test")
 	if err != nil || len(ips) != 2 || !ips[0].Equal(net.ParseIP("::1")) {
 		t.Fatalf("resolve = %v, %v", ips, err)

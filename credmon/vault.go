@@ -1,0 +1,347 @@
+package credmon
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vaultcred/gettoken/vaultcred"
+)
+
+// VaultConfig configures the Vault provider.
+type VaultConfig struct {
+	// Minimum is CREDMON_OAUTH_TOKEN_MINIMUM: the least lifetime, in
+	// seconds, an access token must have when Vault hands it out (sent as
+	// minimum_seconds). Default 2400.
+	Minimum time.Duration
+	// Refresh is CREDMON_OAUTH_TOKEN_REFRESH when defined (0 otherwise):
+	// the oldest a .use may get before it is refreshed.
+	Refresh time.Duration
+	// CAFile and CADir are AUTH_SSL_CLIENT_CAFILE and AUTH_SSL_CLIENT_CADIR
+	// (blank = unset; the directory defaults to
+	// /etc/grid-security/certificates).
+	CAFile, CADir string
+	// HTTPClient, when set, replaces the client built from the CA settings
+	// (tests).
+	HTTPClient *http.Client
+	// Concurrency sizes the keep-alive connection pool per Vault host.
+	Concurrency int
+	// Log receives the provider's messages (prefixed "VAULT: ").
+	Log *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Vault serves .top files written by condor_vault_storer: it reads the
+// access token from the vault_url in the .top with the vault token in it
+// (or in the parent service's .top, for a handle), spec condor.md §5.5.
+//
+// Differences from HTCondor's VaultCredmon, all deliberate:
+//   - Any explicit or default https port is accepted (the original allows
+//     only a literal ":8200"); the scheme must still be https and the path
+//     must start with /v1.
+//   - "permission denied" is confirmed with auth/token/lookup-self before
+//     the credential is deleted: Vault answers 403 both for a dead token
+//     and for a policy that does not allow the path (hashicorp/vault#2159),
+//     and only the former must delete a user's credential.
+//   - Connections are kept alive per Vault host and shared by the daemon's
+//     concurrent refreshes; names are re-resolved every 5 minutes.
+//   - The refresh time follows the access token's real expiry (see
+//     NextRefresh) instead of the .use file's age alone.
+type Vault struct {
+	cfg VaultConfig
+	hc  *http.Client
+	log *slog.Logger
+	now func() time.Time
+}
+
+// NewVault returns the Vault provider.
+func NewVault(cfg VaultConfig) *Vault {
+	if cfg.Minimum <= 0 {
+		cfg.Minimum = 2400 * time.Second
+	}
+	if cfg.CADir == "" {
+		cfg.CADir = vaultcred.GridCertDir
+	}
+	v := &Vault{cfg: cfg, hc: cfg.HTTPClient, log: cfg.Log, now: cfg.Now}
+	if v.log == nil {
+		v.log = slog.New(slog.DiscardHandler)
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.hc == nil {
+		v.hc = vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{
+			TLS:                 vaultcred.TLSConfig{CAFile: cfg.CAFile, CAPath: cfg.CADir},
+			Logf:                func(f string, a ...any) { v.log.Info(fmt.Sprintf(f, a...)) },
+			ResolveTTL:          5 * time.Minute,
+			MaxIdleConnsPerHost: max(cfg.Concurrency, 2),
+		})
+	}
+	return v
+}
+
+// Kind implements Provider.
+func (v *Vault) Kind() string { return "VAULT" }
+
+type vaultTop struct {
+	VaultToken *string `json:"vault_token"`
+	VaultURL   *string `json:"vault_url"`
+	Scopes     *string `json:"scopes"`
+	Audience   *string `json:"audience"`
+}
+
+func parseTop(path string, b []byte) (vaultTop, error) {
+	var t vaultTop
+	if err := json.Unmarshal(b, &t); err != nil {
+		return t, fmt.Errorf("%w: the file at %s is invalid; could not parse as JSON: %v", ErrInvalid, path, err)
+	}
+	return t, nil
+}
+
+// Refresh implements Provider.
+func (v *Vault) Refresh(ctx context.Context, c Cred, top []byte) (Refreshed, error) {
+	t, err := parseTop(c.Top(), top)
+	if err != nil {
+		return Refreshed{}, err
+	}
+	token, err := v.vaultToken(c, t)
+	if err != nil {
+		return Refreshed{}, err
+	}
+	u, err := checkVaultURL(t.VaultURL, c.Top())
+	if err != nil {
+		return Refreshed{}, err
+	}
+	q := url.Values{"minimum_seconds": {fmt.Sprint(int64(v.cfg.Minimum / time.Second))}}
+	if t.Scopes != nil {
+		q.Set("scopes", *t.Scopes)
+	}
+	if t.Audience != nil {
+		// The old creds API called it audience, the sts API audiences.
+		if strings.Contains(u.Path, "/creds/") {
+			q.Set("audience", *t.Audience)
+		} else {
+			q.Set("audiences", *t.Audience)
+		}
+	}
+	u.RawQuery = q.Encode()
+	status, body, err := v.get(ctx, u.String(), token)
+	if err != nil {
+		return Refreshed{}, fmt.Errorf("read from %s failed: %w", redactQuery(u), err)
+	}
+	if status != http.StatusOK {
+		msg := vaultErrorText(status, body)
+		if strings.Contains(msg, "permission denied") {
+			return Refreshed{}, v.confirmDenied(ctx, u, token, msg)
+		}
+		return Refreshed{}, fmt.Errorf("read from %s failed: %s", redactQuery(u), msg)
+	}
+	var doc struct {
+		Data struct {
+			AccessToken string `json:"access_token"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return Refreshed{}, fmt.Errorf("could not parse json response from %s: %v", redactQuery(u), err)
+	}
+	if doc.Data.AccessToken == "" {
+		return Refreshed{}, fmt.Errorf("access_token missing in read from %s", redactQuery(u))
+	}
+	return Refreshed{Use: []byte(doc.Data.AccessToken + "\n")}, nil
+}
+
+// vaultToken is the .top's vault_token, or, for a handle without one, the
+// parent service's (the name up to the last "_").
+func (v *Vault) vaultToken(c Cred, t vaultTop) (string, error) {
+	if t.VaultToken != nil && *t.VaultToken != "" {
+		return *t.VaultToken, nil
+	}
+	i := strings.LastIndexByte(c.Name, '_')
+	if i <= 0 {
+		return "", fmt.Errorf("%w: vault_token missing from %s", ErrInvalid, c.Top())
+	}
+	parent := Cred{Root: c.Root, User: c.User, Name: c.Name[:i]}
+	b, err := readTopFile(parent.Top())
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%w: parent %s not available", ErrDelete, parent.Top())
+		}
+		return "", fmt.Errorf("parent %s: %w", parent.Top(), err)
+	}
+	pt, err := parseTop(parent.Top(), b)
+	if err != nil {
+		return "", err
+	}
+	if pt.VaultToken == nil || *pt.VaultToken == "" {
+		return "", fmt.Errorf("%w: vault_token missing from %s and %s", ErrInvalid, c.Top(), parent.Top())
+	}
+	return *pt.VaultToken, nil
+}
+
+// readTopFile reads a parent .top with the checks the daemon applies to
+// every .top: a regular file, not a symlink, at most 1 MiB.
+func readTopFile(path string) ([]byte, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file")
+	}
+	if fi.Size() > 1<<20 {
+		return nil, fmt.Errorf("larger than 1 MiB")
+	}
+	return os.ReadFile(path)
+}
+
+func checkVaultURL(p *string, top string) (*url.URL, error) {
+	if p == nil || *p == "" {
+		return nil, fmt.Errorf("%w: vault_url missing from %s", ErrInvalid, top)
+	}
+	raw := *p
+	if !strings.HasPrefix(raw, "https://") {
+		return nil, fmt.Errorf("%w: vault_url in %s does not begin with https://", ErrInvalid, top)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil {
+		return nil, fmt.Errorf("%w: bad url in %s", ErrInvalid, top)
+	}
+	if !strings.HasPrefix(u.Path, "/v1/") {
+		return nil, fmt.Errorf("%w: bad url: %s; only paths starting /v1 are allowed", ErrInvalid, redactQuery(u))
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u, nil
+}
+
+// redactQuery prints a URL without its query (which never holds a token,
+// but keeps log lines short and stable).
+func redactQuery(u *url.URL) string {
+	c := *u
+	c.RawQuery = ""
+	return c.String()
+}
+
+func (v *Vault) get(ctx context.Context, u, token string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("X-Vault-Token", token)
+	resp, err := v.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is in the caller's message
+		}
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, body, nil
+}
+
+// vaultErrorText is the original's message: the reason phrase and the
+// entries of "errors", e.g. "Forbidden: permission denied".
+func vaultErrorText(status int, body []byte) string {
+	msg := http.StatusText(status) + ":"
+	var doc struct {
+		Errors []string `json:"errors"`
+	}
+	if json.Unmarshal(body, &doc) == nil && len(doc.Errors) > 0 {
+		return msg + " " + strings.Join(doc.Errors, " ")
+	}
+	if b := bytes.TrimSpace(body); len(b) > 0 && len(b) < 200 && !bytes.ContainsAny(b, "\n") {
+		return msg + " " + string(b)
+	}
+	return msg
+}
+
+// confirmDenied decides what a "permission denied" means: when the token
+// itself is dead (lookup-self is denied too) the credential must go;
+// otherwise a policy refused the path and the credential is kept.
+func (v *Vault) confirmDenied(ctx context.Context, u *url.URL, token, msg string) error {
+	lu := *u
+	lu.Path, lu.RawQuery = "/v1/auth/token/lookup-self", ""
+	status, body, err := v.get(ctx, lu.String(), token)
+	switch {
+	case err != nil:
+		return fmt.Errorf("read from %s failed: %s (and lookup-self could not confirm it: %v); keeping the credential", redactQuery(u), msg, err)
+	case status == http.StatusForbidden || status == http.StatusUnauthorized:
+		return fmt.Errorf("%w: read from %s failed: %s, and the vault token is no longer valid", ErrDelete, redactQuery(u), msg)
+	case status == http.StatusOK:
+		return fmt.Errorf("read from %s failed: %s, but the vault token is valid: a policy denies the path; keeping the credential", redactQuery(u), msg)
+	default:
+		return fmt.Errorf("read from %s failed: %s (lookup-self: %s); keeping the credential", redactQuery(u), msg, vaultErrorText(status, body))
+	}
+}
+
+// NextRefresh implements Provider. With the default knobs a token is
+// refreshed when it has less than MINIMUM-REFRESH (1200 s) left, read from
+// the JWT's exp; CREDMON_OAUTH_TOKEN_REFRESH, when defined, is also the
+// oldest a .use may get (the original's only rule). Tokens that are not
+// JWTs are refreshed REFRESH (default MINIMUM/2) after they were written.
+// Never sooner than a minute after the write (unless REFRESH is shorter),
+// so an IdP that issues short tokens cannot make the daemon spin.
+func (v *Vault) NextRefresh(c Cred, use []byte, written time.Time) time.Time {
+	r := v.cfg.Refresh
+	explicit := r > 0
+	if !explicit {
+		r = v.cfg.Minimum / 2
+	}
+	floor := written.Add(min(time.Minute, r))
+	exp, ok := jwtExp(bytes.TrimSpace(use))
+	if !ok {
+		return maxTime(written.Add(r), floor)
+	}
+	due := exp.Add(-(v.cfg.Minimum - r))
+	if explicit && written.Add(r).Before(due) {
+		due = written.Add(r)
+	}
+	return maxTime(due, floor)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// jwtExp reads the exp claim of a JWT without verifying it.
+func jwtExp(tok []byte) (time.Time, bool) {
+	parts := bytes.Split(tok, []byte("."))
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	payload := make([]byte, base64.RawURLEncoding.DecodedLen(len(parts[1])))
+	n, err := base64.RawURLEncoding.Decode(payload, bytes.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}, false
+	}
+	var claims struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(payload[:n], &claims) != nil {
+		return time.Time{}, false
+	}
+	f, err := claims.Exp.Float64()
+	if err != nil || f <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(f), 0), true
+}
