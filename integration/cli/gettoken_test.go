@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/vaultcred/gettoken/integration/harness"
 	"net"
 	"os"
 	"os/exec"
@@ -56,7 +57,7 @@ func mode(t *testing.T, p string) (os.FileMode, int) {
 
 func TestFirstOIDCLoginThenOneRequest(t *testing.T) {
 	u := newUser(t)
-	var r result
+	var r harness.Result
 	reqs := requests(t, func() { r = u.login("alice") })
 	want := []string{
 		"update auth/oidc-default/oidc/auth_url",
@@ -70,8 +71,8 @@ func TestFirstOIDCLoginThenOneRequest(t *testing.T) {
 	if len(got) < len(want) || got[0] != want[0] || got[len(got)-3] != want[2] || strings.Join(got[len(got)-2:], ",") != strings.Join(want[3:], ",") {
 		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	bt := filepath.Join(u.run, fmt.Sprintf("bt_u%d", testUID))
-	ck := filepath.Join(u.home, ".config/htgettoken/credkey-default-default")
+	bt := filepath.Join(u.Run, fmt.Sprintf("bt_u%d", env.UID))
+	ck := filepath.Join(u.Home, ".config/htgettoken/credkey-default-default")
 	wantOut := fmt.Sprintf(`Attempting OIDC authentication with %[1]s
 
 Complete the authentication at:
@@ -83,59 +84,56 @@ Saving credkey to %[4]s
 Saving refresh token ... done
 Attempting to get token from %[1]s ... succeeded
 Storing bearer token in %[5]s
-`, v(), st.IdP.URL, u.vt, ck, bt)
-	if out := regexp.MustCompile(`user_code=[A-Z0-9-]+`).ReplaceAllString(r.stdout, "user_code=CODE"); out != wantOut {
+`, v(), st.IdP.URL, u.VT, ck, bt)
+	if out := regexp.MustCompile(`user_code=[A-Z0-9-]+`).ReplaceAllString(r.Stdout, "user_code=CODE"); out != wantOut {
 		t.Errorf("stdout:\n%s\nwant:\n%s", out, wantOut)
 	}
-	if r.stderr != "" {
-		t.Errorf("stderr: %q", r.stderr)
+	if r.Stderr != "" {
+		t.Errorf("stderr: %q", r.Stderr)
 	}
-	for _, p := range []string{u.vt, bt} {
+	for _, p := range []string{u.VT, bt} {
 		m, uid := mode(t, p)
-		if m != 0o600 || uid != testUID {
-			t.Errorf("%s: mode %v uid %d, want 0600 and %d", p, m, uid, testUID)
+		if m != 0o600 || uid != env.UID {
+			t.Errorf("%s: mode %v uid %d, want 0600 and %d", p, m, uid, env.UID)
 		}
-		if c := u.read(p); !strings.HasSuffix(c, "\n") || strings.Count(c, "\n") != 1 {
+		if c := u.Read(p); !strings.HasSuffix(c, "\n") || strings.Count(c, "\n") != 1 {
 			t.Errorf("%s: not one token line", p)
 		}
 	}
-	if c := u.read(ck); c != "alice\n" {
+	if c := u.Read(ck); c != "alice\n" {
 		t.Errorf("credkey file %q", c)
 	}
-	if cl := jwtClaims(t, u.read(bt)); cl["sub"] != "alice" {
+	if cl := jwtClaims(t, u.Read(bt)); cl["sub"] != "alice" {
 		t.Errorf("bearer token sub %v", cl["sub"])
 	}
 
 	// Second run: the vault token works, exactly one request.
 	reqs = requests(t, func() { r = u.gettoken("") })
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("second run:\n%v", r)
 	}
 	if got := ops(reqs); len(got) != 1 || got[0] != "read secret/oauth/creds/default/alice:default" {
 		t.Errorf("second run requests %q, want exactly the creds read", got)
 	}
-	if want := fmt.Sprintf("Attempting to get token from %s ... succeeded\nStoring bearer token in %s\n", v(), bt); r.stdout != want {
-		t.Errorf("second run stdout %q, want %q", r.stdout, want)
+	if want := fmt.Sprintf("Attempting to get token from %s ... succeeded\nStoring bearer token in %s\n", v(), bt); r.Stdout != want {
+		t.Errorf("second run stdout %q, want %q", r.Stdout, want)
 	}
 }
 
 func TestKerberosRenewsAnExpiredVaultToken(t *testing.T) {
 	u := newUser(t)
 	u.login("alice")
-	old := u.read(u.vt)
+	old := u.Read(u.VT)
 	revoke(t, old)
-	if err := st.KDC.Kinit(t.Context(), "alice", "FILE:"+u.cc, 0); err != nil {
-		t.Fatal(err)
-	}
-	u.chown(u.cc)
-	var r result
+	u.Kinit("alice")
+	var r harness.Result
 	reqs := requests(t, func() { r = u.gettoken("") })
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("run with an expired vault token and a Kerberos ticket:\n%v", r)
 	}
-	want := fmt.Sprintf("Attempting to get token from %[1]s ... failed\nAttempting kerberos auth with %[1]s ... succeeded\nAttempting to get token from %[1]s ... succeeded\nStoring vault token in %[2]s\nStoring bearer token in ", v(), u.vt)
-	if !strings.HasPrefix(r.stdout, want) {
-		t.Errorf("stdout:\n%s\nwant prefix:\n%s", r.stdout, want)
+	want := fmt.Sprintf("Attempting to get token from %[1]s ... failed\nAttempting kerberos auth with %[1]s ... succeeded\nAttempting to get token from %[1]s ... succeeded\nStoring vault token in %[2]s\nStoring bearer token in ", v(), u.VT)
+	if !strings.HasPrefix(r.Stdout, want) {
+		t.Errorf("stdout:\n%s\nwant prefix:\n%s", r.Stdout, want)
 	}
 	got := ops(reqs)
 	wantReqs := []string{
@@ -147,11 +145,11 @@ func TestKerberosRenewsAnExpiredVaultToken(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(wantReqs, ",") {
 		t.Errorf("requests %q, want %q", got, wantReqs)
 	}
-	if nv := u.read(u.vt); nv == old {
+	if nv := u.Read(u.VT); nv == old {
 		t.Error("vault token file not renewed")
 	}
 	// No browser: the command ran without a terminal.
-	if strings.Contains(r.stdout+r.stderr, "Complete the authentication") {
+	if strings.Contains(r.Stdout+r.Stderr, "Complete the authentication") {
 		t.Error("OIDC was attempted")
 	}
 }
@@ -159,26 +157,23 @@ func TestKerberosRenewsAnExpiredVaultToken(t *testing.T) {
 func TestVaultTokenMinTTL(t *testing.T) {
 	u := newUser(t)
 	u.login("alice", "--vaulttokenttl=9d")
-	if err := st.KDC.Kinit(t.Context(), "alice", "FILE:"+u.cc, 0); err != nil {
-		t.Fatal(err)
-	}
-	u.chown(u.cc)
-	old := u.read(u.vt)
+	u.Kinit("alice")
+	old := u.Read(u.VT)
 	// 9 days left is enough for an 8-day minimum: lookup-self, then the read.
-	var r result
+	var r harness.Result
 	reqs := requests(t, func() { r = u.gettoken("", "--vaulttokenttl=11d", "--vaulttokenminttl=8d", "-v") })
-	if got := ops(reqs); r.code != 0 || strings.Join(got, ",") != "read auth/token/lookup-self,read secret/oauth/creds/default/alice:default" {
+	if got := ops(reqs); r.Code != 0 || strings.Join(got, ",") != "read auth/token/lookup-self,read secret/oauth/creds/default/alice:default" {
 		t.Fatalf("requests %q\n%v", got, r)
 	}
-	if !regexp.MustCompile(`(?m)^  7775\d\d seconds remaining$`).MatchString(r.stdout) {
-		t.Errorf("no remaining-seconds line:\n%s", r.stdout)
+	if !regexp.MustCompile(`(?m)^  77\d{4} seconds remaining$`).MatchString(r.Stdout) {
+		t.Errorf("no remaining-seconds line:\n%s", r.Stdout)
 	}
 	// 10 days wanted, the token has 9: Kerberos gets a new one.
 	reqs = requests(t, func() { r = u.gettoken("", "--vaulttokenttl=11d", "--vaulttokenminttl=10d") })
-	if got := ops(reqs); r.code != 0 || len(got) != 4 || got[1] != "update auth/kerberos-default_default/login" || got[2] != "update auth/token/create" {
+	if got := ops(reqs); r.Code != 0 || len(got) != 4 || got[1] != "update auth/kerberos-default_default/login" || got[2] != "update auth/token/create" {
 		t.Fatalf("requests %q\n%v", got, r)
 	}
-	if u.read(u.vt) == old {
+	if u.Read(u.VT) == old {
 		t.Error("vault token not replaced")
 	}
 }
@@ -186,20 +181,20 @@ func TestVaultTokenMinTTL(t *testing.T) {
 func TestExchangeMode(t *testing.T) {
 	u := newUser(t)
 	u.login("alice")
-	tok := u.read(u.vt)
-	other := filepath.Join(u.dir, "vt-exchanged")
-	bt := filepath.Join(u.dir, "bt-exchanged")
+	tok := u.Read(u.VT)
+	other := filepath.Join(u.Dir, "vt-exchanged")
+	bt := filepath.Join(u.Dir, "bt-exchanged")
 	r := u.gettoken(tok, "--vaulttokeninfile=/dev/stdin", "--vaulttokenfile="+other, "--showbearerurl", "-q", "-o", bt)
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("%v", r)
 	}
-	if want := v() + "/v1/secret/oauth/creds/default/alice:default\n"; r.stdout != want {
-		t.Errorf("stdout %q, want only the URL %q", r.stdout, want)
+	if want := v() + "/v1/secret/oauth/creds/default/alice:default\n"; r.Stdout != want {
+		t.Errorf("stdout %q, want only the URL %q", r.Stdout, want)
 	}
-	if nt := u.read(other); nt == tok || nt == "" {
+	if nt := u.Read(other); nt == tok || nt == "" {
 		t.Error("the exchanged token is not a new token")
 	}
-	if cl := jwtClaims(t, u.read(bt)); cl["sub"] != "alice" {
+	if cl := jwtClaims(t, u.Read(bt)); cl["sub"] != "alice" {
 		t.Error("no bearer token")
 	}
 }
@@ -209,28 +204,25 @@ func TestExchangeMode(t *testing.T) {
 func TestHTCondorStdoutContract(t *testing.T) {
 	u := newUser(t)
 	u.login("alice")
-	if err := st.KDC.Kinit(t.Context(), "alice", "FILE:"+u.cc, 0); err != nil {
-		t.Fatal(err)
-	}
-	u.chown(u.cc)
-	in := filepath.Join(u.dir, "vt-service")
+	u.Kinit("alice")
+	in := filepath.Join(u.Dir, "vt-service")
 	os.WriteFile(in, []byte("hvs.not-a-valid-token\n"), 0o600)
-	u.chown(in)
+	u.Chown(in)
 	args := []string{"--vaulttokenttl=28d", "--vaulttokeninfile=" + in, "--vaulttokenfile=/dev/stdout", "--showbearerurl", "--nooidc", "-q",
-		"-o", filepath.Join(u.dir, "bt-service")}
+		"-o", filepath.Join(u.Dir, "bt-service")}
 	url := v() + "/v1/secret/oauth/creds/default/alice:default"
 	r := u.gettoken("", args...)
-	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-	if r.code != 0 || len(lines) != 2 || lines[1] != url || !strings.HasPrefix(lines[0], "hvs.") {
+	lines := strings.Split(strings.TrimSuffix(r.Stdout, "\n"), "\n")
+	if r.Code != 0 || len(lines) != 2 || lines[1] != url || !strings.HasPrefix(lines[0], "hvs.") {
 		t.Fatalf("want two lines, vault token then URL:\n%v", r)
 	}
-	if r.stderr != "" {
-		t.Errorf("stderr with -q: %q", r.stderr)
+	if r.Stderr != "" {
+		t.Errorf("stderr with -q: %q", r.Stderr)
 	}
 	// The storer saves that token; with it, stdout is the URL alone.
 	os.WriteFile(in, []byte(lines[0]+"\n"), 0o600)
 	r = u.gettoken("", args...)
-	if r.code != 0 || r.stdout != url+"\n" {
+	if r.Code != 0 || r.Stdout != url+"\n" {
 		t.Fatalf("want the URL alone:\n%v", r)
 	}
 }
@@ -238,15 +230,15 @@ func TestHTCondorStdoutContract(t *testing.T) {
 func TestScopesAndAudience(t *testing.T) {
 	u := newUser(t)
 	u.login("alice")
-	bt := filepath.Join(u.dir, "bt-sts")
+	bt := filepath.Join(u.Dir, "bt-sts")
 	r := u.gettoken("", "--scopes=storage.read:/", "--audience=https://se.example.org", "-o", bt, "--showbearerurl")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("%v", r)
 	}
-	if want := v() + "/v1/secret/oauth/sts/default/alice:default\n"; r.stdout != want {
-		t.Errorf("stdout %q, want %q", r.stdout, want)
+	if want := v() + "/v1/secret/oauth/sts/default/alice:default\n"; r.Stdout != want {
+		t.Errorf("stdout %q, want %q", r.Stdout, want)
 	}
-	cl := jwtClaims(t, u.read(bt))
+	cl := jwtClaims(t, u.Read(bt))
 	if cl["scope"] != "storage.read:/" || cl["aud"] != "https://se.example.org" || cl["sub"] != "alice" {
 		t.Errorf("claims scope %v aud %v sub %v", cl["scope"], cl["aud"], cl["sub"])
 	}
@@ -256,10 +248,10 @@ func TestDeniedDeviceCode(t *testing.T) {
 	u := newUser(t)
 	r := u.oidc("")
 	want := fmt.Sprintf("gettoken: error in response from %s: authorization failed: access_denied\n", v())
-	if r.code != 1 || !strings.HasSuffix(r.stderr, want) {
+	if r.Code != 1 || !strings.HasSuffix(r.Stderr, want) {
 		t.Fatalf("want exit 1 and %q:\n%v", want, r)
 	}
-	if _, err := os.Stat(u.vt); err == nil {
+	if _, err := os.Stat(u.VT); err == nil {
 		t.Error("a vault token file was written")
 	}
 }
@@ -272,14 +264,14 @@ func TestRefreshTokenRevokedAtIdP(t *testing.T) {
 	}
 	// A minimum longer than the IdP's 120 s tokens forces Vault to refresh.
 	r := u.gettoken("", "--minsecs=3600", "-v")
-	if r.code != 1 {
+	if r.Code != 1 {
 		t.Fatalf("want exit 1:\n%v", r)
 	}
-	if !strings.Contains(r.stdout, "Read token from "+v()+"/v1/secret/oauth/creds/default/bob:default failed: HTTPError: Bad Request:") {
-		t.Errorf("no read failure in the log:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "Read token from "+v()+"/v1/secret/oauth/creds/default/bob:default failed: HTTPError: Bad Request:") {
+		t.Errorf("no read failure in the log:\n%s", r.Stdout)
 	}
-	if want := "gettoken: Failure getting token from " + v() + "\n"; r.stderr != want {
-		t.Errorf("stderr %q, want %q", r.stderr, want)
+	if want := "gettoken: Failure getting token from " + v() + "\n"; r.Stderr != want {
+		t.Errorf("stderr %q, want %q", r.Stderr, want)
 	}
 }
 
@@ -293,10 +285,10 @@ func TestVaultUnreachable(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	r := u.gettoken("", "-a", fmt.Sprintf("localhost:%d", port), "-v")
-	if r.code != 1 || !strings.Contains(r.stdout, "connection refused") {
+	if r.Code != 1 || !strings.Contains(r.Stdout, "connection refused") {
 		t.Fatalf("want exit 1 and a connection refused line:\n%v", r)
 	}
-	if tok := strings.TrimSpace(u.read(u.vt)); strings.Contains(r.stdout+r.stderr, tok) {
+	if tok := strings.TrimSpace(u.Read(u.VT)); strings.Contains(r.Stdout+r.Stderr, tok) {
 		t.Error("the vault token appears in the output")
 	}
 }
@@ -316,16 +308,16 @@ func TestRoundRobinFirstAddressNeverAnswers(t *testing.T) {
 	u := newUser(t)
 	u.login("alice")
 	blackhole(t, "127.0.0.2", st.Vault.Port)
-	hosts := filepath.Join(u.dir, "hosts")
+	hosts := filepath.Join(u.Dir, "hosts")
 	os.WriteFile(hosts, []byte("127.0.0.2 rr.test\n127.0.0.1 rr.test\n127.0.0.1 localhost\n"), 0o644)
 	// A private mount namespace in which rr.test has two addresses, the
 	// first of which drops every connection attempt.
 	script := `mount --bind "$1" /etc/hosts && shift && exec setpriv --reuid="$UID_" --regid="$UID_" --clear-groups "$@"`
 	ctx := t.Context()
 	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", hosts,
-		filepath.Join(bin, "gettoken"), "-a", fmt.Sprintf("rr.test:%d", st.Vault.Port), "--vaultcertname", "localhost", "-v")
-	cmd.Env = append(u.env, fmt.Sprintf("UID_=%d", testUID))
-	cmd.Dir = u.dir
+		filepath.Join(env.Bin, "gettoken"), "-a", fmt.Sprintf("rr.test:%d", st.Vault.Port), "--vaultcertname", "localhost", "-v")
+	cmd.Env = append(u.Environ, fmt.Sprintf("UID_=%d", env.UID))
+	cmd.Dir = u.Dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
