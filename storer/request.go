@@ -2,7 +2,10 @@ package storer
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+
+	"github.com/vaultcred/gettoken/internal/htcondor"
 )
 
 // Request is one condor_submit argument:
@@ -41,6 +44,7 @@ var (
 	ErrUnderscores = errors.New("Only one underscore allowed in use_oauth_services name")
 	ErrReduced     = errors.New("reduced scopes or audience require a handle")
 	ErrNoService   = errors.New("empty service name in request")
+	ErrBadName     = errors.New("invalid credential name")
 )
 
 // ParseRequest parses one argument. Unknown keys are ignored, as by the
@@ -77,6 +81,12 @@ func ParseRequest(arg string) (Request, error) {
 	}
 	if r.Reduced() && r.Handle == "" {
 		return r, ErrReduced
+	}
+	// The credd refuses other names; say so before any login.
+	for _, n := range []string{r.Service, r.Handle} {
+		if n != "" && !htcondor.ValidName(n) {
+			return r, fmt.Errorf("%w: %q may contain only letters, digits and - + = _ .", ErrBadName, n)
+		}
 	}
 	return r, nil
 }

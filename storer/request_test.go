@@ -23,6 +23,8 @@ func TestParseRequest(t *testing.T) {
 		{"dune&scopes=x", Request{}, ErrReduced},
 		{"dune&audience=x", Request{}, ErrReduced},
 		{"&handle=x", Request{}, ErrNoService},
+		{"bad/name", Request{}, ErrBadName},
+		{"dune&handle=a b", Request{}, ErrBadName},
 	}
 	for _, tc := range cases {
 		got, err := ParseRequest(tc.arg)

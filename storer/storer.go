@@ -450,7 +450,14 @@ func (s *Storer) store(ctx context.Context, name, scopes, audience, token, url s
 		return fatalf("Failed to store condor credentials for %s: %v", name, err)
 	}
 	if err := s.Condor.AddOAuth(ctx, name, scopes, audience, payload); err != nil {
-		s.verbosef("%v", err)
+		// As the original, condor_store_cred's own complaint (e.g. "Credential
+		// requires interacting with an untrusted host") reaches the terminal.
+		var se *htcondor.StoreError
+		if errors.As(err, &se) && len(se.Stderr) > 0 {
+			s.out.Write(se.Stderr)
+		} else {
+			fmt.Fprintf(s.out, "%v\n", err)
+		}
 		return fatalf("Failed to store condor credentials for %s", name)
 	}
 	return nil

@@ -60,7 +60,6 @@ func run(ctx context.Context, argv []string, stderr io.Writer, env vaultcred.Env
 			StoreCred: &htcondor.StoreCred{
 				User:      env.Getenv("CONDOR_VAULT_STORER_USER"),
 				ExtraArgs: strings.Fields(env.Getenv("SEC_CREDENTIAL_STORECRED_OPTS")),
-				Stderr:    stderr,
 			},
 		},
 		Env:     env,
