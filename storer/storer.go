@@ -52,6 +52,27 @@ type Storer struct {
 	args    []string
 	out     *lineWriter
 	id      string
+	// clients are the HTTP clients of this run, one per TLS setting, so
+	// that all services share keep-alive connections to Vault (one TLS
+	// handshake per run instead of one per htgettoken call).
+	clients   map[vaultcred.TLSConfig]*http.Client
+	clientsMu sync.Mutex
+}
+
+// httpClient returns the shared client for o's TLS settings.
+func (s *Storer) httpClient(o *vaultcred.Options, log *vaultcred.Logger) *http.Client {
+	key := vaultcred.TLSConfig{CAFile: o.CAFile, CAPath: o.CAPath, ServerName: o.VaultCertName}
+	s.clientsMu.Lock()
+	defer s.clientsMu.Unlock()
+	if c, ok := s.clients[key]; ok {
+		return c
+	}
+	if s.clients == nil {
+		s.clients = map[vaultcred.TLSConfig]*http.Client{}
+	}
+	c := vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{TLS: key, Logf: log.Verbosef})
+	s.clients[key] = c
+	return c
 }
 
 // FatalError is a fatal error of the storer; Main prints it with the
@@ -163,12 +184,17 @@ func (s *Storer) Run(ctx context.Context, argv []string) error {
 	if s.id == "" {
 		s.id = "u" + strconv.Itoa(s.Env.Euid)
 	}
+	var plans []plan
 	for _, raw := range requests {
 		req, err := ParseRequest(raw)
 		if err != nil {
 			return &FatalError{Msg: err.Error()}
 		}
-		if err := s.process(ctx, req, gettokenOpts); err != nil {
+		plans = append(plans, s.plan(req, gettokenOpts))
+	}
+	pre := s.prefetch(ctx, plans)
+	for i, p := range plans {
+		if err := s.process(ctx, p, pre[i]); err != nil {
 			return err
 		}
 	}
@@ -269,6 +295,9 @@ func (s *Storer) gettoken(ctx context.Context, args []string, quiet bool, vaultI
 		d.VaultTokenIn = func() (string, error) { return vaultIn, nil }
 	}
 	d.BearerOut = bearerOut
+	if d.HTTPClient == nil {
+		d.HTTPClient = s.httpClient(opts, d.Log)
+	}
 	res, err := vaultcred.Get(ctx, opts, d)
 	run.res = res
 	if err != nil && !quiet {
@@ -277,40 +306,114 @@ func (s *Storer) gettoken(ctx context.Context, args []string, quiet bool, vaultI
 	return run, err
 }
 
-// process handles one request: spec condor.md §4.4–4.6.
-func (s *Storer) process(ctx context.Context, req Request, gettokenOpts []string) error {
+// plan is what one request needs: its htgettoken options and files.
+type plan struct {
+	req       Request
+	base      []string // GETTOKEN_OPTS, -i, -r, &options= words
+	step1     []string // step 1's htgettoken command line, without --nooidc and -q/-v/-d
+	vtService string   // /tmp/vt_<ID>-<service>
+	btoken    string   // BTOKEN, "" with BEARER_TOKEN_FILE
+}
+
+func (s *Storer) plan(req Request, gettokenOpts []string) plan {
+	p := plan{req: req, vtService: s.vaultTokenFile(req.Service), btoken: s.bearerBase()}
+	p.base = append([]string{}, gettokenOpts...)
+	p.base = append(p.base, "-i", req.Issuer)
+	if req.Role != "" {
+		p.base = append(p.base, "-r", req.Role)
+	}
+	p.base = append(p.base, req.OptionWords()...)
+	p.step1 = []string{"--vaulttokenttl=28d"}
+	if p.btoken != "" {
+		p.step1 = append(p.step1, "-o", p.btoken+"-"+req.Service)
+	}
+	p.step1 = append(p.step1, p.base...)
+	p.step1 = append(p.step1, "--vaulttokeninfile="+p.vtService, "--vaulttokenfile=/dev/stdout", "--showbearerurl")
+	return p
+}
+
+// firstTry is step 1's quiet attempt (no OIDC) and, when it reused the
+// local token, the credd query that follows it.
+type firstTry struct {
+	run     *flowRun
+	err     error
+	queried bool
+	q       htcondor.QueryResult
+	qerr    error
+}
+
+func (s *Storer) quietTry(ctx context.Context, p plan) firstTry {
+	s.verbosef("Attempting to get tokens for %s", p.req.Service)
+	args := append(append([]string{}, p.step1...), "--nooidc")
+	if s.verbose != "" {
+		args = append(args, s.verbose)
+	}
+	var t firstTry
+	t.run, t.err = s.gettoken(ctx, args, s.verbose == "", "", nil)
+	if t.err == nil && t.run.newToken == "" {
+		// The local token worked: does the credd have the service?
+		s.verbosef("Checking if %s credentials exist", p.req.Service)
+		t.queried = true
+		t.q, t.qerr = s.Condor.QueryOAuth(ctx, p.req.Service, "", "")
+	}
+	return t
+}
+
+// prefetch runs the quiet first tries of requests for distinct services
+// concurrently (each is one Vault read and one condor_store_cred query in
+// the common case of valid tokens), so that a submit naming several
+// services waits for one round trip rather than one per service. Nothing
+// is printed: requests are then processed in order as before, using these
+// results for their first try. A service named twice is tried again in
+// order, since the first request may change its local token.
+func (s *Storer) prefetch(ctx context.Context, plans []plan) []*firstTry {
+	out := make([]*firstTry, len(plans))
+	if s.verbose != "" || len(plans) < 2 {
+		return out
+	}
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, p := range plans {
+		if seen[p.req.Service] {
+			continue
+		}
+		seen[p.req.Service] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			t := s.quietTry(ctx, p)
+			out[i] = &t
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// process handles one request: spec condor.md §4.4–4.6. pre, when not
+// nil, is the result of its first quiet try.
+func (s *Storer) process(ctx context.Context, p plan, pre *firstTry) error {
+	req := p.req
 	service := req.Service
 	showStoring := s.verbose != ""
-	base := append([]string{}, gettokenOpts...)
-	base = append(base, "-i", req.Issuer)
-	if req.Role != "" {
-		base = append(base, "-r", req.Role)
-	}
-	base = append(base, req.OptionWords()...)
-	vtService := s.vaultTokenFile(service)
-	btoken := s.bearerBase()
-
-	// Step 1: get or reuse a vault token.
-	step1 := []string{"--vaulttokenttl=28d"}
-	if btoken != "" {
-		step1 = append(step1, "-o", btoken+"-"+service)
-	}
-	step1 = append(step1, base...)
-	step1 = append(step1, "--vaulttokeninfile="+vtService, "--vaulttokenfile=/dev/stdout", "--showbearerurl")
+	base, vtService, btoken := p.base, p.vtService, p.btoken
 	var cred, vaultURL string
 	storeVaultToken := false
 	for attempt := 1; ; attempt++ {
-		s.verbosef("Attempting to get tokens for %s", service)
-		args := append(append([]string{}, step1...), "--nooidc")
-		if s.verbose != "" {
-			args = append(args, s.verbose)
+		var t firstTry
+		if attempt == 1 && pre != nil {
+			t = *pre
+		} else {
+			t = s.quietTry(ctx, p)
 		}
-		run, err := s.gettoken(ctx, args, s.verbose == "", "", nil)
+		run, err := t.run, t.err
 		if err != nil {
 			// OIDC is probably needed: say so, and run again with it.
 			showStoring = true
 			fmt.Fprintf(s.out, "Authentication needed for %s\n", service)
-			args = append([]string{}, step1...)
+			args := append([]string{}, p.step1...)
 			if s.verbose != "" {
 				args = append(args, s.verbose)
 			}
@@ -328,13 +431,15 @@ func (s *Storer) process(ctx context.Context, req Request, gettokenOpts []string
 			cred, vaultURL, storeVaultToken = run.newToken, run.res.BearerURL, true
 			break
 		}
-		// The local token worked: does the credd have the service?
-		s.verbosef("Checking if %s credentials exist", service)
-		q, err := s.Condor.QueryOAuth(ctx, service, "", "")
-		if err != nil {
+		q, qerr := t.q, t.qerr
+		if !t.queried {
+			s.verbosef("Checking if %s credentials exist", service)
+			q, qerr = s.Condor.QueryOAuth(ctx, service, "", "")
+		}
+		if qerr != nil {
 			// gettoken fix: a credd that cannot be asked is reported, not
 			// taken as "not stored" (which forced a needless browser login).
-			return fatalf("%v\nQuerying condor credentials failed", err)
+			return fatalf("%v\nQuerying condor credentials failed", qerr)
 		}
 		switch q {
 		case htcondor.Mismatch:
@@ -351,6 +456,7 @@ func (s *Storer) process(ctx context.Context, req Request, gettokenOpts []string
 			if err := os.Remove(vtService); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fatalf("removing %s failed: %v", vtService, err)
 			}
+			pre = nil
 			continue
 		}
 		if req.Handle == "" {

@@ -35,7 +35,7 @@ func run(m *testing.M) int {
 	defer cancel()
 	var cleanup func() error
 	var err error
-	env, cleanup, err = harness.Setup(ctx, stack.Options{PollInterval: 1})
+	env, cleanup, err = harness.Setup(ctx, stack.Options{PollInterval: 1}, "gettoken", "htdecodetoken", "htdestroytoken")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cli:", err)
 		return 1

@@ -40,10 +40,11 @@ type Env struct {
 	UID, GID int
 }
 
-// Setup builds the main module's commands and starts a stack. It is
-// called from TestMain; the returned cleanup stops everything and reports
-// child processes that outlived the stack.
-func Setup(ctx context.Context, opts stack.Options) (*Env, func() error, error) {
+// Setup builds the main module's commands named in cmds (directories
+// under cmd/) and starts a stack. It is called from TestMain; the returned
+// cleanup stops everything and reports child processes that outlived the
+// stack.
+func Setup(ctx context.Context, opts stack.Options, cmds ...string) (*Env, func() error, error) {
 	e := &Env{UID: os.Getuid(), GID: os.Getgid()}
 	if e.UID == 0 {
 		e.UID, e.GID = 4321, 4321
@@ -54,7 +55,11 @@ func Setup(ctx context.Context, opts stack.Options) (*Env, func() error, error) 
 	}
 	os.Chmod(e.Base, 0o755)
 	e.Bin = filepath.Join(e.Base, "bin")
-	build := exec.CommandContext(ctx, "go", "build", "-o", e.Bin+"/", "./cmd/...")
+	args := []string{"build", "-o", e.Bin + "/"}
+	for _, c := range cmds {
+		args = append(args, "./cmd/"+c)
+	}
+	build := exec.CommandContext(ctx, "go", args...)
 	build.Dir = filepath.Dir(stack.ModuleDir())
 	if out, err := build.CombinedOutput(); err != nil {
 		os.RemoveAll(e.Base)

@@ -43,7 +43,7 @@ func run(m *testing.M) int {
 	defer cancel()
 	var cleanup func() error
 	var err error
-	env, cleanup, err = harness.Setup(ctx, stack.Options{PollInterval: 1})
+	env, cleanup, err = harness.Setup(ctx, stack.Options{PollInterval: 1}, "condor_vault_storer")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "storertest:", err)
 		return 1

@@ -243,3 +243,27 @@ func TestReadonlyLocalTokenWithoutStoredCredential(t *testing.T) {
 		t.Error("not stored after the new login")
 	}
 }
+
+func TestSeveralServicesInOneSubmit(t *testing.T) {
+	s := newSubmitter(t)
+	if r := s.storerTTY("alice", "default"); r.Code != 0 {
+		t.Fatalf("%v", r)
+	}
+	// default is valid and stored; cilogon needs a login: only it asks.
+	r := s.storerTTY("alice", "default", "cilogon", "default&handle=ro&scopes=storage.read:/")
+	if r.Code != 0 {
+		t.Fatalf("%v", r)
+	}
+	if strings.Contains(r.Stdout, "Authentication needed for default") || !strings.Contains(r.Stdout, "Authentication needed for cilogon") {
+		t.Errorf("want a login for cilogon only:\n%s", r.Stdout)
+	}
+	for _, n := range []string{"default", "cilogon", "default_ro"} {
+		if _, err := os.Stat(s.top(n)); err != nil {
+			t.Errorf("%s not stored", n)
+		}
+	}
+	// A second submit of the same three: nothing to do, nothing printed.
+	if r := s.storer("default", "cilogon", "default&handle=ro&scopes=storage.read:/"); r.Code != 0 || r.Stdout+r.Stderr != "" {
+		t.Errorf("second submit:\n%v", r)
+	}
+}

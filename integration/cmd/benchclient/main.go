@@ -22,9 +22,12 @@ import (
 	"github.com/vaultcred/gettoken/integration/stack"
 )
 
+var storerBench bool
+
 func main() {
 	bin := flag.String("bin", "", "directory holding the gettoken binary (required)")
 	runs := flag.Int("runs", 40, "hyperfine runs per command")
+	flag.BoolVar(&storerBench, "storer", true, "also benchmark condor_vault_storer (with the HTCondor stand-ins)")
 	flag.Parse()
 	if err := run(*bin, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "benchclient:", err)
@@ -100,37 +103,14 @@ func run(bin string, runs int) error {
 		}
 	}
 	curl := fmt.Sprintf("curl -sSf --cacert %s -H @%s -o /dev/null %s/v1/%s?minimum_seconds=60", s.Certs.CAFile, hdr, s.Vault.Addr, path)
-	cmds := []struct{ name, cmd string }{
+	cmds := []command{
 		{"curl (one HTTPS GET)", curl},
 		{"gettoken (valid vault token, one read)", gt},
 		{"gettoken --reuse-bearer (no request)", gt + " --reuse-bearer"},
 	}
-	out := filepath.Join(dir, "hyperfine.json")
-	args := []string{"-N", "--warmup", "5", "--runs", fmt.Sprint(runs), "--export-json", out, "--style", "none"}
-	for _, c := range cmds {
-		args = append(args, "-n", c.name, c.cmd)
-	}
-	hf := exec.Command("hyperfine", args...)
-	hf.Env = env
-	if b, err := hf.CombinedOutput(); err != nil {
-		return fmt.Errorf("hyperfine: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
+	med, err := hyperfine(filepath.Join(dir, "hyperfine.json"), runs, env, cmds)
 	if err != nil {
 		return err
-	}
-	var res struct {
-		Results []struct {
-			Command string    `json:"command"`
-			Times   []float64 `json:"times"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		return err
-	}
-	med := map[string]float64{}
-	for _, r := range res.Results {
-		med[r.Command] = median(r.Times) * 1000
 	}
 	curlMs := med[cmds[0].name]
 	gtMs := med[cmds[1].name]
@@ -141,7 +121,44 @@ func run(bin string, runs int) error {
 	}
 	fmt.Printf("gettoken / curl = %.2f (goal <= 1.30): %s\n", gtMs/curlMs, verdict(gtMs/curlMs <= 1.3))
 	fmt.Printf("local reuse = %.2f ms (goal < 5 ms): %s; %.1fx faster than curl\n", reuseMs, verdict(reuseMs < 5), curlMs/reuseMs)
+	if storerBench {
+		return benchStorer(ctx, s, bin, dir, runs)
+	}
 	return nil
+}
+
+type command struct{ name, cmd string }
+
+// hyperfine times cmds in one run (no shell, 5 warm-ups) and returns each
+// command's median in milliseconds.
+func hyperfine(out string, runs int, env []string, cmds []command) (map[string]float64, error) {
+	args := []string{"-N", "--warmup", "5", "--runs", fmt.Sprint(runs), "--export-json", out, "--style", "none"}
+	for _, c := range cmds {
+		args = append(args, "-n", c.name, c.cmd)
+	}
+	hf := exec.Command("hyperfine", args...)
+	hf.Env = env
+	if b, err := hf.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("hyperfine: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		Results []struct {
+			Command string    `json:"command"`
+			Times   []float64 `json:"times"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, err
+	}
+	med := map[string]float64{}
+	for _, r := range res.Results {
+		med[r.Command] = median(r.Times) * 1000
+	}
+	return med, nil
 }
 
 func median(xs []float64) float64 {
