@@ -267,3 +267,21 @@ func TestSeveralServicesInOneSubmit(t *testing.T) {
 		t.Errorf("second submit:\n%v", r)
 	}
 }
+
+// TestCreddUnreachableIsReported: the original took any query failure for
+// "not stored", deleted the user's token and forced a new browser login.
+func TestCreddUnreachableIsReported(t *testing.T) {
+	s := newSubmitter(t)
+	if r := s.storerTTY("alice", "default"); r.Code != 0 {
+		t.Fatalf("%v", r)
+	}
+	local := s.Read(s.vt("default"))
+	s.Environ = append(s.Environ, "_CONDOR_CREDD_SOCKET=/nonexistent/credd.sock")
+	r := s.storer("default")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "could not ask the credd") || !strings.Contains(r.Stderr, "\nQuerying condor credentials failed\n") {
+		t.Fatalf("want the unreachable credd reported:\n%v", r)
+	}
+	if strings.Contains(r.Stderr, "Authentication needed") || s.Read(s.vt("default")) != local {
+		t.Error("the local token was dropped or a login was started")
+	}
+}
