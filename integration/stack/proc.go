@@ -67,6 +67,15 @@ func (p *Proc) Exited() bool {
 	}
 }
 
+// ExitCode is the process's exit status once it has ended (-1 before, or
+// when it was killed by a signal).
+func (p *Proc) ExitCode() int {
+	if !p.Exited() {
+		return -1
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
 // Done is closed when the process has ended.
 func (p *Proc) Done() <-chan struct{} { return p.done }
 

@@ -6,13 +6,9 @@ package storertest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -70,73 +66,14 @@ func run(m *testing.M) int {
 	return code
 }
 
-// submitter is a user who submits jobs: the storer's environment as
-// condor_submit gives it (no HTGETTOKENOPTS), its own storer ID so its
-// /tmp/vt_<ID>* files are its own, and an empty credd directory.
-type submitter struct {
-	*harness.User
-	id string
-}
+type submitter struct{ *harness.Submitter }
 
-func newSubmitter(t *testing.T) *submitter {
-	u := env.NewUser(t)
-	var env2 []string
-	for _, e := range u.Environ {
-		if !strings.HasPrefix(e, "HTGETTOKENOPTS=") {
-			env2 = append(env2, e)
-		}
-	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	s := &submitter{User: u, id: "it" + hex.EncodeToString(b)}
-	u.Environ = append(append(env2, cnd.Env...), "CONDOR_VAULT_STORER_ID="+s.id)
-	// One uid for all tests: start each from an empty credd directory.
-	os.RemoveAll(s.credDir())
-	t.Cleanup(func() {
-		os.RemoveAll(s.credDir())
-		m, _ := filepath.Glob("/tmp/vt_" + s.id + "*")
-		for _, f := range m {
-			os.Remove(f)
-		}
-	})
-	return s
-}
+func newSubmitter(t *testing.T) *submitter { return &submitter{env.NewSubmitter(t, cnd)} }
 
-// credDir is the user's directory in the credential directory (the
-// credd names a uid without a passwd entry u<uid>).
-func (s *submitter) credDir() string {
-	return filepath.Join(cnd.CredDir, fmt.Sprintf("u%d", env.UID))
-}
-
-func (s *submitter) top(name string) string { return filepath.Join(s.credDir(), name+".top") }
-
-func (s *submitter) vt(service string) string {
-	if service == "" {
-		return "/tmp/vt_" + s.id
-	}
-	return "/tmp/vt_" + s.id + "-" + service
-}
-
-func (s *submitter) bt(suffix string) string {
-	p := filepath.Join(s.Run, "bt_"+s.id)
-	if suffix != "" {
-		p += "-" + suffix
-	}
-	return p
-}
-
-// storer runs condor_vault_storer without a terminal (Kerberos, ssh or
-// an existing token only: DAGMan or a script).
-func (s *submitter) storer(args ...string) harness.Result {
-	s.T.Helper()
-	return s.Exec("condor_vault_storer", "", args...)
-}
-
-// storerTTY runs it as condor_submit does on a terminal, approving the
-// login at the IdP as account.
+func (s *submitter) top(name string) string               { return s.File(name + ".top") }
+func (s *submitter) vt(service string) string             { return s.VTFile(service) }
+func (s *submitter) bt(suffix string) string              { return s.BTFile(suffix) }
+func (s *submitter) storer(args ...string) harness.Result { return s.Storer(args...) }
 func (s *submitter) storerTTY(account string, args ...string) harness.Result {
-	s.T.Helper()
-	r := s.OIDC(account, false, "condor_vault_storer", args...)
-	r.Stdout = strings.ReplaceAll(r.Stdout, "\r\n", "\n")
-	return r
+	return s.StorerTTY(account, args...)
 }
