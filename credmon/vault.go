@@ -263,7 +263,9 @@ func vaultErrorText(status int, body []byte) string {
 		Errors []string `json:"errors"`
 	}
 	if json.Unmarshal(body, &doc) == nil && len(doc.Errors) > 0 {
-		return msg + " " + strings.Join(doc.Errors, " ")
+		// Vault's multi-error texts ("1 error occurred:\n\t* permission
+		// denied\n\n") are folded onto one line.
+		return msg + " " + strings.Join(strings.Fields(strings.Join(doc.Errors, " ")), " ")
 	}
 	if b := bytes.TrimSpace(body); len(b) > 0 && len(b) < 200 && !bytes.ContainsAny(b, "\n") {
 		return msg + " " + string(b)

@@ -1,0 +1,531 @@
+package credmon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"golang.org/x/oauth2"
+)
+
+// DefaultTokenEndpointTimeout bounds one request to a token endpoint when
+// the configuration does not say.
+const DefaultTokenEndpointTimeout = 30 * time.Second
+
+// maxTokenResponse is the most of a token endpoint's response that is read.
+const maxTokenResponse = 1 << 20
+
+// oauthNever is NextRefresh's answer for a credential that must never be
+// refreshed (use_refresh_token false).
+var oauthNever = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// TokenEndpointError is a refusal from an OAuth token endpoint: an HTTP
+// status outside 2xx or an RFC 6749 error code. Its message carries the
+// status, the error code and a shortened error description, never the
+// response body, a token or a secret. It matches ErrInvalid when the code
+// is "invalid_grant" (the refresh token is dead: retried only when the
+// .top changes).
+type TokenEndpointError struct {
+	// Kind is the provider kind ("OAUTH" or "CLIENT").
+	Kind string
+	// URL is the token endpoint, without query or fragment.
+	URL string
+	// StatusCode is the HTTP status (0 if unknown).
+	StatusCode int
+	// Code is the RFC 6749 "error" parameter, if any.
+	Code string
+	// Description is the "error_description", shortened and with any
+	// secret the request carried removed.
+	Description string
+}
+
+// Error describes the refusal in one line.
+func (e *TokenEndpointError) Error() string {
+	msg := fmt.Sprintf("token endpoint %s", e.URL)
+	if e.StatusCode != 0 {
+		msg += fmt.Sprintf(" answered HTTP %d", e.StatusCode)
+	}
+	if e.Code != "" {
+		msg += " " + strconv.Quote(e.Code)
+	}
+	if e.Description != "" {
+		msg += ": " + e.Description
+	}
+	return msg
+}
+
+// Unwrap returns ErrInvalid for invalid_grant.
+func (e *TokenEndpointError) Unwrap() error {
+	if e.Code == "invalid_grant" {
+		return ErrInvalid
+	}
+	return nil
+}
+
+// OAuthConfig configures the OAuth refresh-token provider.
+type OAuthConfig struct {
+	// Lookup returns an HTCondor knob's value and whether it is defined,
+	// matching names case-insensitively as HTCondor does. It is used for <PROVIDER>_CLIENT_ID, <PROVIDER>_CLIENT_SECRET_FILE
+	// and <PROVIDER>_TOKEN_URL when the .meta lacks those fields. nil: no
+	// knobs.
+	Lookup func(name string) (string, bool)
+	// HTTPClient sends the token requests; nil means a client with the
+	// system's CAs and no proxy settings beyond the environment's.
+	HTTPClient *http.Client
+	// Timeout bounds each refresh (default DefaultTokenEndpointTimeout),
+	// within the context's own deadline.
+	Timeout time.Duration
+	// AuthStyle is how the client id and secret are sent; the zero value
+	// (oauth2.AuthStyleAutoDetect) means oauth2.AuthStyleInParams, what
+	// the original (requests-oauthlib) does.
+	AuthStyle oauth2.AuthStyle
+	// FallbackLifetime is assumed for a .use without expires_in whose
+	// access token is not a JWT with exp (default 10 minutes).
+	FallbackLifetime time.Duration
+	// Log receives the provider's messages.
+	Log *slog.Logger
+}
+
+// OAuthProvider refreshes OAuth access tokens with the refresh tokens the
+// OAuth credmon web application stored (HTCondor's OAuthCredmon, kind
+// "OAUTH"), condor.md §6.
+//
+// The .top is JSON {"refresh_token": ..., ["scopes": ..., "audience":
+// ...]}; the .meta is JSON with client_id, client_secret, token_url and
+// use_refresh_token. Client id, secret and token URL come from the .meta;
+// a field the .meta lacks (or a missing .meta) is taken from the knobs
+// <NAME>_CLIENT_ID, <NAME>_CLIENT_SECRET_FILE (a file holding the secret)
+// and <NAME>_TOKEN_URL, where NAME is the credential's name and then, for
+// a name with a handle, the part before the first "_". The .use is the
+// token endpoint's response without refresh_token; a rotated refresh
+// token is written back into the .top, keeping its other fields.
+//
+// Differences from the original, deliberate:
+//   - A response without a refresh token keeps the old one (the original
+//     failed the refresh).
+//   - invalid_grant returns an error matching ErrInvalid: the credential
+//     is kept (never deleted, as in the original) but not retried until
+//     its .top changes.
+//   - The .top's scopes and audience are kept but not sent, as in the
+//     original; the box.com factor is chosen by the token URL's host
+//     (https and a host ending in .box.com).
+//   - The token URL must be https (requests-oauthlib refuses http too).
+type OAuthProvider struct {
+	cfg OAuthConfig
+	log *slog.Logger
+}
+
+// NewOAuthProvider returns the OAuth provider.
+func NewOAuthProvider(cfg OAuthConfig) *OAuthProvider {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTokenEndpointTimeout
+	}
+	if cfg.FallbackLifetime <= 0 {
+		cfg.FallbackLifetime = 10 * time.Minute
+	}
+	if cfg.AuthStyle == oauth2.AuthStyleAutoDetect {
+		cfg.AuthStyle = oauth2.AuthStyleInParams
+	}
+	p := &OAuthProvider{cfg: cfg, log: cfg.Log}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	return p
+}
+
+// Kind implements Provider.
+func (p *OAuthProvider) Kind() string { return "OAUTH" }
+
+// oauthMeta is the .meta file.
+type oauthMeta struct {
+	ClientID        string `json:"client_id"`
+	ClientSecret    string `json:"client_secret"`
+	TokenURL        string `json:"token_url"`
+	UseRefreshToken *bool  `json:"use_refresh_token"`
+}
+
+// readOAuthMeta reads c's .meta; a missing file is an empty meta.
+func readOAuthMeta(c Cred) (oauthMeta, bool, error) {
+	var m oauthMeta
+	b, err := os.ReadFile(c.Meta())
+	if errors.Is(err, os.ErrNotExist) {
+		return m, false, nil
+	}
+	if err != nil {
+		return m, false, fmt.Errorf("reading %s: %w", c.Meta(), err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, true, fmt.Errorf("%w: the metadata file at %s is invalid; could not parse as JSON: %v", ErrInvalid, c.Meta(), err)
+	}
+	return m, true, nil
+}
+
+// oauthKnobNames are the knob prefixes for c: its name, then the part
+// before the first "_".
+func oauthKnobNames(c Cred) []string {
+	names := []string{c.Name}
+	if i := strings.IndexByte(c.Name, '_'); i > 0 {
+		names = append(names, c.Name[:i])
+	}
+	return names
+}
+
+// knob returns <NAME>_<x> for the first of c's names that defines it.
+func (p *OAuthProvider) knob(c Cred, x string) string {
+	k := knobReader{lookup: p.cfg.Lookup}
+	for _, n := range oauthKnobNames(c) {
+		if v, ok := k.get(n + "_" + x); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// endpoint resolves the client id, secret and token URL of c.
+func (p *OAuthProvider) endpoint(c Cred) (oauthMeta, error) {
+	m, _, err := readOAuthMeta(c)
+	if err != nil {
+		return m, err
+	}
+	if m.ClientID == "" {
+		m.ClientID = p.knob(c, "CLIENT_ID")
+	}
+	if m.TokenURL == "" {
+		m.TokenURL = p.knob(c, "TOKEN_URL")
+	}
+	if m.ClientSecret == "" {
+		if f := p.knob(c, "CLIENT_SECRET_FILE"); f != "" {
+			s, err := readSecretFile(f)
+			if err != nil {
+				return m, err
+			}
+			m.ClientSecret = s
+		}
+	}
+	if m.ClientID == "" {
+		return m, fmt.Errorf("%w: no client_id in %s and no %s_CLIENT_ID", ErrInvalid, c.Meta(), oauthKnobNames(c)[0])
+	}
+	if m.TokenURL == "" {
+		return m, fmt.Errorf("%w: no token_url in %s and no %s_TOKEN_URL", ErrInvalid, c.Meta(), oauthKnobNames(c)[0])
+	}
+	if _, err := checkTokenURL(m.TokenURL); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// readSecretFile reads a client secret file (white space trimmed).
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading the client secret file: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("the client secret file %s is empty", path)
+	}
+	return s, nil
+}
+
+// checkTokenURL accepts an absolute https URL.
+func checkTokenURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the token URL is not a URL", ErrInvalid)
+	}
+	if u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("%w: the token URL %s is not an absolute https URL", ErrInvalid, redactURL(u))
+	}
+	return u, nil
+}
+
+// redactURL shows a URL without user info, query or fragment.
+func redactURL(u *url.URL) string {
+	v := *u
+	v.User, v.RawQuery, v.ForceQuery, v.Fragment, v.RawFragment = nil, "", false, "", ""
+	return v.String()
+}
+
+// oauthTop is the .top of an OAuth credential.
+type oauthTop map[string]json.RawMessage
+
+// parseOAuthTop decodes the .top and returns its refresh token.
+func parseOAuthTop(c Cred, top []byte) (oauthTop, string, error) {
+	var t oauthTop
+	if err := json.Unmarshal(top, &t); err != nil || t == nil {
+		return nil, "", fmt.Errorf("%w: the refresh token file %s is invalid; could not parse as a JSON object", ErrInvalid, c.Top())
+	}
+	var rt string
+	if raw, ok := t["refresh_token"]; !ok || json.Unmarshal(raw, &rt) != nil || rt == "" {
+		return nil, "", fmt.Errorf("%w: the refresh token file %s has no refresh_token string", ErrInvalid, c.Top())
+	}
+	return t, rt, nil
+}
+
+// Refresh implements Provider: the refresh-token grant at the token URL.
+func (p *OAuthProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refreshed, error) {
+	t, rt, err := parseOAuthTop(c, top)
+	if err != nil {
+		return Refreshed{}, err
+	}
+	m, err := p.endpoint(c)
+	if err != nil {
+		return Refreshed{}, fmt.Errorf("OAUTH %s: %w", c.Key(), err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	capt := newResponseCapture(p.cfg.HTTPClient)
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, capt.client)
+	conf := &oauth2.Config{
+		ClientID:     m.ClientID,
+		ClientSecret: m.ClientSecret,
+		Endpoint:     oauth2.Endpoint{TokenURL: m.TokenURL, AuthStyle: p.cfg.AuthStyle},
+	}
+	tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
+	if err != nil {
+		err = tokenEndpointErr("OAUTH", m.TokenURL, err, rt, m.ClientSecret)
+		if errors.Is(err, ErrInvalid) {
+			p.log.Warn("the token endpoint rejected the refresh token; keeping the credential until its .top changes",
+				"cred", c.Key(), "error", err)
+		}
+		return Refreshed{}, fmt.Errorf("OAUTH %s: refreshing the access token: %w", c.Key(), err)
+	}
+	body := capt.body()
+	if body == nil {
+		body = map[string]any{"access_token": tok.AccessToken, "token_type": tok.TokenType}
+		if tok.ExpiresIn > 0 {
+			body["expires_in"] = tok.ExpiresIn
+		}
+	}
+	delete(body, "refresh_token")
+	use, err := json.Marshal(body)
+	if err != nil {
+		return Refreshed{}, fmt.Errorf("OAUTH %s: encoding the .use: %w", c.Key(), err)
+	}
+	out := Refreshed{Use: use}
+	if tok.RefreshToken != "" && tok.RefreshToken != rt {
+		raw, err := json.Marshal(tok.RefreshToken)
+		if err != nil {
+			return Refreshed{}, fmt.Errorf("OAUTH %s: encoding the .top: %w", c.Key(), err)
+		}
+		t["refresh_token"] = raw
+		if out.Top, err = json.Marshal(t); err != nil {
+			return Refreshed{}, fmt.Errorf("OAUTH %s: encoding the .top: %w", c.Key(), err)
+		}
+		p.log.Info("the token endpoint rotated the refresh token", "cred", c.Key())
+	}
+	return out, nil
+}
+
+// NextRefresh implements Provider: written + expires_in * f, f = 0.95 for
+// a box.com token URL and 0.5 otherwise (condor.md §6); never when the
+// .meta says "use_refresh_token": false; at once (written) for a .use
+// that is not JSON. Without expires_in, the access token's exp is used
+// if it is a JWT, else FallbackLifetime. Never sooner than a minute after
+// written unless the token lives less than that.
+func (p *OAuthProvider) NextRefresh(c Cred, use []byte, written time.Time) time.Time {
+	var u map[string]json.RawMessage
+	if json.Unmarshal(use, &u) != nil || u == nil {
+		return written
+	}
+	m, _, err := readOAuthMeta(c)
+	if err == nil && m.UseRefreshToken != nil && !*m.UseRefreshToken {
+		return oauthNever
+	}
+	tokenURL := m.TokenURL
+	if tokenURL == "" {
+		tokenURL = p.knob(c, "TOKEN_URL")
+	}
+	f := 0.5
+	if isBoxTokenURL(tokenURL) {
+		f = 0.95
+	}
+	var life time.Duration
+	if s, ok := numberField(u["expires_in"]); ok && s > 0 {
+		life = time.Duration(s * float64(time.Second))
+	} else {
+		var at string
+		_ = json.Unmarshal(u["access_token"], &at)
+		if exp, ok := tokenExp(at); ok && exp.After(written) {
+			life = exp.Sub(written)
+		} else {
+			life = p.cfg.FallbackLifetime
+		}
+	}
+	d := time.Duration(float64(life) * f)
+	return written.Add(max(d, min(time.Minute, life)))
+}
+
+// numberField reads a JSON number or a string holding one.
+func numberField(raw json.RawMessage) (float64, bool) {
+	if len(raw) == 0 {
+		return 0, false
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		f, err := n.Float64()
+		return f, err == nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// isBoxTokenURL reports an https URL on a box.com host, where the
+// original refreshes at 95% of the lifetime.
+func isBoxTokenURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" {
+		return false
+	}
+	return strings.HasSuffix(strings.ToLower(u.Hostname()), ".box.com")
+}
+
+// tokenEndpointErr turns an error of x/oauth2 into one that is safe to
+// log: a *TokenEndpointError for a refusal (the library's own message
+// carries the response body), other errors with every secret removed.
+func tokenEndpointErr(kind, tokenURL string, err error, secrets ...string) error {
+	shown := tokenURL
+	if u, perr := url.Parse(tokenURL); perr == nil {
+		shown = redactURL(u)
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		e := &TokenEndpointError{Kind: kind, URL: shown, Code: shorten(scrubSecrets(re.ErrorCode, secrets), 64),
+			Description: shorten(scrubSecrets(re.ErrorDescription, secrets), 200)}
+		if re.Response != nil {
+			e.StatusCode = re.Response.StatusCode
+		}
+		return e
+	}
+	msg := err.Error()
+	if clean := scrubSecrets(msg, secrets); clean != msg {
+		return &scrubbedError{msg: clean, err: err}
+	}
+	return err
+}
+
+// scrubbedError is an error whose message had a secret removed; it still
+// matches its cause (context.DeadlineExceeded, ...).
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrubSecrets replaces every non-empty secret in s.
+func scrubSecrets(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return s
+}
+
+// shorten keeps the first n runes of s, with control characters replaced.
+func shorten(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "..."
+	}
+	return s
+}
+
+// responseCapture wraps an HTTP client to keep the body of the last
+// successful response, so the .use can hold the token endpoint's JSON
+// exactly (x/oauth2 exposes only chosen fields).
+type responseCapture struct {
+	client *http.Client
+	base   http.RoundTripper
+	mu     sync.Mutex
+	data   []byte
+	ctype  string
+}
+
+func newResponseCapture(hc *http.Client) *responseCapture {
+	r := &responseCapture{}
+	c := &http.Client{}
+	if hc != nil {
+		*c = *hc
+	}
+	r.base = c.Transport
+	if r.base == nil {
+		r.base = http.DefaultTransport
+	}
+	c.Transport = r
+	r.client = c
+	return r
+}
+
+// RoundTrip implements http.RoundTripper.
+func (r *responseCapture) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.base.RoundTrip(req)
+	if err != nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, err
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading the token endpoint's response: %w", err)
+	}
+	r.mu.Lock()
+	r.data, r.ctype = data, resp.Header.Get("Content-Type")
+	r.mu.Unlock()
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	return resp, nil
+}
+
+// body returns the captured response as a JSON object (a form-encoded
+// response is converted, expires_in to a number), or nil.
+func (r *responseCapture) body() map[string]any {
+	r.mu.Lock()
+	data, ctype := r.data, r.ctype
+	r.mu.Unlock()
+	if data == nil {
+		return nil
+	}
+	if strings.HasPrefix(ctype, "application/x-www-form-urlencoded") || strings.HasPrefix(ctype, "text/plain") {
+		vals, err := url.ParseQuery(string(data))
+		if err != nil {
+			return nil
+		}
+		out := make(map[string]any, len(vals))
+		for k := range vals {
+			out[k] = vals.Get(k)
+		}
+		if n, err := strconv.ParseInt(vals.Get("expires_in"), 10, 64); err == nil {
+			out["expires_in"] = n
+		}
+		return out
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var out map[string]any
+	if dec.Decode(&out) != nil {
+		return nil
+	}
+	return out
+}

@@ -1,0 +1,131 @@
+package credmon
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The four providers register themselves with the daemon here: Vault,
+// OAuth (refresh tokens from the credd's web flow), the local issuer and
+// client credentials, so that one process serves every kind of .top the
+// multi credmon serves.
+func init() {
+	Register(ProviderFactory{
+		Class: ClassVault,
+		Knobs: []string{"CREDMON_OAUTH_TOKEN_MINIMUM", "CREDMON_OAUTH_TOKEN_REFRESH", "AUTH_SSL_CLIENT_CAFILE", "AUTH_SSL_CLIENT_CADIR"},
+		New:   newVaultFromKnobs,
+	})
+	Register(ProviderFactory{
+		Class: ClassOAuth,
+		New: func(ctx context.Context, env ProviderEnv) (Provider, error) {
+			return NewOAuthProvider(OAuthConfig{Lookup: lazyLookup(env.Knobs), Log: env.Log}), nil
+		},
+	})
+	Register(ProviderFactory{
+		Class: ClassLocal,
+		Knobs: []string{KnobLocalProviders, KnobLocalProvider},
+		New: func(ctx context.Context, env ProviderEnv) (Provider, error) {
+			configure := func(name string, lookup func(string) (string, bool)) {
+				LocalConfigFromKnobs(name, lookup)
+				lookup("LOCAL_CREDMON_PUBLIC_KEY")
+			}
+			return perName("LOCAL", env, configure, func(name string, lookup func(string) (string, bool)) (Provider, error) {
+				cfg, err := LocalConfigFromKnobs(name, lookup)
+				if err != nil {
+					return nil, err
+				}
+				pub, _ := lookup("LOCAL_CREDMON_PUBLIC_KEY")
+				if pub == "" {
+					pub = DefaultLocalPublicKey
+				}
+				// As the multi credmon: create the issuer's key pair when
+				// it does not exist yet.
+				if created, err := EnsureKeyPair(cfg.PrivateKeyPath, pub, KeyEC); err != nil {
+					return nil, err
+				} else if created {
+					env.Log.Info(fmt.Sprintf("Created the local issuer's key pair %s and %s", cfg.PrivateKeyPath, pub))
+				}
+				return NewLocalProvider(cfg)
+			}), nil
+		},
+	})
+	Register(ProviderFactory{
+		Class: ClassClient,
+		Knobs: []string{KnobClientProviders},
+		New: func(ctx context.Context, env ProviderEnv) (Provider, error) {
+			configure := func(name string, lookup func(string) (string, bool)) { ClientConfigFromKnobs(name, lookup) }
+			return perName("CLIENT", env, configure, func(name string, lookup func(string) (string, bool)) (Provider, error) {
+				cfg, err := ClientConfigFromKnobs(name, lookup)
+				if err != nil {
+					return nil, err
+				}
+				return NewClientProvider(cfg)
+			}), nil
+		},
+	})
+}
+
+func newVaultFromKnobs(ctx context.Context, env ProviderEnv) (Provider, error) {
+	k := env.Knobs
+	min, err := k.Int("CREDMON_OAUTH_TOKEN_MINIMUM", 2400)
+	if err != nil || min <= 0 {
+		return nil, fmt.Errorf("CREDMON_OAUTH_TOKEN_MINIMUM must be a positive number of seconds")
+	}
+	var refresh int64
+	if _, ok := k.Lookup("CREDMON_OAUTH_TOKEN_REFRESH"); ok {
+		if refresh, err = k.Int("CREDMON_OAUTH_TOKEN_REFRESH", 0); err != nil || refresh <= 0 {
+			return nil, fmt.Errorf("CREDMON_OAUTH_TOKEN_REFRESH must be a positive number of seconds")
+		}
+	}
+	conc, _ := k.Int(KnobMaxConcurrent, DefaultConcurrency)
+	return NewVault(VaultConfig{
+		Minimum:     time.Duration(min) * time.Second,
+		Refresh:     time.Duration(refresh) * time.Second,
+		CAFile:      strings.TrimSpace(k.String("AUTH_SSL_CLIENT_CAFILE", "")),
+		CADir:       strings.TrimSpace(k.String("AUTH_SSL_CLIENT_CADIR", "")),
+		Concurrency: int(conc),
+		Log:         env.Log,
+	}), nil
+}
+
+// lazyLookup looks knobs up in k, fetching the ones not asked for yet
+// (a provider's per-name knobs) from HTCondor on first use.
+func lazyLookup(k *Knobs) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		if _, _, known := k.Cached(name); !known {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			k.Load(ctx, name)
+			cancel()
+		}
+		return k.Lookup(name)
+	}
+}
+
+// batchLookup runs configure (which only reads configuration: no side
+// effects) with a lookup that records the knob names it asks for, fetches
+// all of them from HTCondor in one batch, and returns the lookup to build
+// with for real. Configuration lookups do not depend on values, so the
+// names asked are the same both times.
+func batchLookup(k *Knobs, configure func(lookup func(string) (string, bool))) func(string) (string, bool) {
+	var names []string
+	configure(func(name string) (string, bool) {
+		names = append(names, name)
+		return "", false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	k.Load(ctx, names...)
+	return lazyLookup(k)
+}
+
+// perName is a PerName whose providers are built on first use, their
+// knobs (those configure asks for) fetched in one batch.
+func perName(kind string, env ProviderEnv, configure func(name string, lookup func(string) (string, bool)),
+	build func(name string, lookup func(string) (string, bool)) (Provider, error)) *PerName {
+	return &PerName{KindName: kind, Classifier: env.Classifier, Build: func(name string) (Provider, error) {
+		lookup := batchLookup(env.Knobs, func(l func(string) (string, bool)) { configure(name, l) })
+		return build(name, lookup)
+	}}
+}

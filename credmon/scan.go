@@ -1,0 +1,809 @@
+package credmon
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
+)
+
+// MaxFileSize is the largest .top (and .use) the daemon reads; larger
+// files are skipped with a warning. Real credentials are a few KiB.
+const MaxFileSize = 1 << 20
+
+// validName reports whether a file or directory name uses only the
+// characters the credd allows in user, service and handle names: ASCII
+// letters, digits and - + = _ . (okay_for_oauth_filename).
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '+' || c == '=' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// BadFileError is a file the daemon refuses to read: a symlink, not a
+// regular file, owned by someone else, empty or too large. The message
+// names the path and the reason, never the content.
+type BadFileError struct {
+	Path string
+	Why  string
+}
+
+func (e *BadFileError) Error() string { return e.Path + " " + e.Why }
+
+// checkStat applies the daemon's rules to a file's lstat: regular, owned
+// by root or by euid, 1 byte to MaxFileSize.
+func checkStat(path string, st *unix.Stat_t, euid int) error {
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return &BadFileError{path, "is a symbolic link"}
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return &BadFileError{path, "is a directory"}
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return &BadFileError{path, "is not a regular file"}
+	case st.Uid != 0 && int(st.Uid) != euid:
+		return &BadFileError{path, fmt.Sprintf("is owned by uid %d, not by root or by the credmon (uid %d)", st.Uid, euid)}
+	case st.Size == 0:
+		return &BadFileError{path, "is empty"}
+	case st.Size > MaxFileSize:
+		return &BadFileError{path, fmt.Sprintf("is larger than %d bytes", MaxFileSize)}
+	}
+	return nil
+}
+
+func sigOf(st *unix.Stat_t) fileSig {
+	return fileSig{
+		ino:   st.Ino,
+		size:  st.Size,
+		mtime: st.Mtim.Nano(),
+		ctime: st.Ctim.Nano(),
+	}
+}
+
+// readChecked reads a .top or .use without following a symlink and
+// refuses what checkStat refuses (euid < 0: any owner). A missing file
+// gives an error matching fs.ErrNotExist.
+func readChecked(path string, euid int) ([]byte, fileSig, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fileSig{}, &BadFileError{path, "is a symbolic link"}
+		}
+		return nil, fileSig{}, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fileSig{}, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if euid < 0 {
+		euid = int(st.Uid)
+	}
+	if err := checkStat(path, &st, euid); err != nil {
+		return nil, sigOf(&st), err
+	}
+	b := make([]byte, 0, st.Size+1)
+	b, err = readAllLimited(f, b, MaxFileSize, path)
+	if err != nil {
+		return nil, sigOf(&st), fmt.Errorf("reading %s: %w", path, err)
+	}
+	return b, sigOf(&st), nil
+}
+
+func readAllLimited(r io.Reader, b []byte, max int, path string) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if len(b) > max {
+			return nil, &BadFileError{path, fmt.Sprintf("is larger than %d bytes", max)}
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// pendingTop is a .top met for the first time in a listing; it is
+// classified after the listing, when the <PROVIDER>_CLIENT_ID knobs of all
+// new provider names have been looked up in one batch.
+type pendingTop struct {
+	user, tok string
+	sig       fileSig
+	hasUse    bool
+	seed      *seedUse
+}
+
+// report remembers a warning about a path, so that it is logged once per
+// change of the file.
+type report struct {
+	sig fileSig
+	gen uint32
+}
+
+// reportOnce logs a warning about path unless it was already logged for
+// this version of the file. The memory is kept while the path is seen.
+func (d *Daemon) reportOnce(path string, sig fileSig, msg string, args ...any) {
+	if r, ok := d.reported[path]; ok && r.sig == sig {
+		d.reported[path] = report{sig, d.gen}
+		return
+	}
+	d.reported[path] = report{sig, d.gen}
+	d.log.Warn(fmt.Sprintf(msg, args...))
+}
+
+// lstatSig is the signature of path without following a symlink (zero
+// when it cannot be read).
+func lstatSig(path string) fileSig {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil {
+		return fileSig{}
+	}
+	return sigOf(&st)
+}
+
+// userDir is the daemon's memory of one user directory.
+type userDir struct {
+	sig     fileSig // of the directory when it was last listed
+	racy    bool    // it changed too recently to trust sig: list it again
+	watched bool    // an inotify watch is on it
+	seen    uint32  // generation of the last root listing that found it
+	listed  uint32  // generation of the last listing of its content
+}
+
+// racyWindow: a directory modified less than this before it was listed
+// may change again within the same tick of the file system clock, so its
+// signature is not trusted for the next pass.
+const racyWindow = time.Second
+
+// parallelListing: from this many user directories to list, the listing
+// is spread over several goroutines (start-up, deep passes).
+const parallelListing = 64
+
+// fullPass lists the credential directory, updates the state and queues
+// what is due. A deep pass lists every user directory; a quick pass (the
+// 60 s timer, SIGHUP) lists only the user directories whose own
+// signature (inode, mtime, ctime) changed since they were last listed: a
+// .top or .use created, renamed (the credd always stores through a
+// rename) or removed changes it, so an idle quick pass costs one fstatat
+// per user instead of a listing and one fstatat per credential. Content
+// changed in place (no rename) is caught by inotify, and by the deep
+// passes (start-up, inotify overflow, every DeepInterval).
+func (d *Daemon) fullPass(ctx context.Context, deep bool) {
+	start := time.Now()
+	d.gen++
+	d.passSeq++
+	ok := d.listRoot(deep)
+	d.classifyPending(ctx)
+	if ok {
+		d.dropUnseen(nil)
+		for name, u := range d.users {
+			if u.seen != d.gen {
+				delete(d.users, name)
+			}
+		}
+		if deep {
+			for p, r := range d.reported {
+				if r.gen != d.gen {
+					delete(d.reported, p)
+				}
+			}
+			d.lastDeep = d.now()
+		}
+	}
+	d.lastListing = time.Since(start)
+	d.completePending = true
+	d.nextFull = d.now().Add(d.interval).UnixNano()
+	kind := "quick"
+	if deep {
+		kind = "deep"
+	}
+	d.log.Debug(fmt.Sprintf("Listed %d credentials of %d users in %v (%s pass)", len(d.creds), len(d.users), d.lastListing.Round(time.Microsecond), kind))
+}
+
+// partialPass lists only the given user directories (inotify events).
+func (d *Daemon) partialPass(ctx context.Context, users []string) {
+	d.gen++
+	only := make(map[string]bool, len(users))
+	var reqs []listReq
+	for _, name := range users {
+		only[name] = true
+		var st unix.Stat_t
+		path := d.root + "/" + name
+		if err := unix.Lstat(path, &st); err != nil {
+			delete(d.users, name) // gone: its credentials are dropped below
+			continue
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			delete(d.users, name)
+			if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				d.reportOnce(path, sigOf(&st), "Ignoring %s: a symbolic link, not a user directory", path)
+			}
+			continue
+		}
+		if !validName(name) {
+			d.reportOnce(path, sigOf(&st), "Ignoring user directory %s: its name has characters other than letters, digits and - + = _ .", path)
+			continue
+		}
+		reqs = append(reqs, listReq{name: name, sig: sigOf(&st)})
+	}
+	d.listUsers(reqs)
+	d.classifyPending(ctx)
+	d.dropUnseen(only)
+}
+
+// listRoot lists the user directories of the credential directory and
+// then those that need it (see fullPass). Entries that are not
+// directories (pid, CREDMON_COMPLETE, <user>.mark, OAuth web-flow files)
+// are ignored silently; symlinks and directories with bad names are
+// reported once. It returns false when the root cannot be listed (then
+// nothing is forgotten).
+func (d *Daemon) listRoot(deep bool) bool {
+	fd, err := unix.Open(d.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		d.log.Error(fmt.Sprintf("Cannot list the credential directory %s: %v", d.root, err))
+		return false
+	}
+	defer unix.Close(fd)
+	if d.direntBuf == nil {
+		d.direntBuf = make([]byte, direntBufSize)
+	}
+	type entry struct {
+		name string
+		typ  uint8
+	}
+	var entries []entry
+	if err := readDirNames(fd, d.direntBuf, func(name []byte, typ uint8) {
+		if typ == unix.DT_DIR || typ == unix.DT_LNK || typ == unix.DT_UNKNOWN {
+			entries = append(entries, entry{string(name), typ})
+		}
+	}); err != nil {
+		d.log.Error(fmt.Sprintf("Cannot list the credential directory %s: %v", d.root, err))
+		return false
+	}
+	var reqs []listReq
+	for _, e := range entries {
+		name := e.name
+		if e.typ == unix.DT_LNK {
+			path := d.root + "/" + name
+			d.reportOnce(path, lstatSig(path), "Ignoring %s: a symbolic link, not a user directory", path)
+			continue
+		}
+		if !validName(name) {
+			path := d.root + "/" + name
+			d.reportOnce(path, lstatSig(path), "Ignoring user directory %s: its name has characters other than letters, digits and - + = _ .", path)
+			continue
+		}
+		u := d.users[name]
+		if u != nil {
+			u.seen = d.gen
+		}
+		if deep && e.typ == unix.DT_DIR {
+			// listDir takes the signature from the open directory.
+			reqs = append(reqs, listReq{name: name})
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			continue // gone meanwhile
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+		case unix.S_IFLNK:
+			path := d.root + "/" + name
+			d.reportOnce(path, sigOf(&st), "Ignoring %s: a symbolic link, not a user directory", path)
+			continue
+		default:
+			continue
+		}
+		sig := sigOf(&st)
+		if u != nil && !deep && !u.racy && u.sig == sig {
+			continue
+		}
+		reqs = append(reqs, listReq{name: name, sig: sig})
+	}
+	d.listUsers(reqs)
+	return true
+}
+
+// listReq asks for the listing of one user directory, whose signature
+// was sig just before (zero: the one listDir takes).
+type listReq struct {
+	name string
+	sig  fileSig
+}
+
+// topEntry is one <name>.top found by listDir.
+type topEntry struct {
+	file   string  // the file name
+	sig    fileSig // its lstat
+	bad    string  // why it is skipped ("" when it is fine)
+	hasUse bool
+	seed   *seedUse // the .use, read for a user directory met for the first time
+}
+
+// seedUse is a .use read while listing, to seed a new credential.
+type seedUse struct {
+	data []byte
+	sig  fileSig
+	err  error
+}
+
+// dirListing is the result of listDir.
+type dirListing struct {
+	sig      fileSig // of the directory, taken before its listing
+	err      error   // the directory could not be listed
+	watched  bool    // a watch was asked for and added
+	watchErr error
+	tops     []topEntry
+}
+
+// listUsers lists the requested user directories, in parallel when they
+// are many, and applies the listings in order (the state is only ever
+// touched by the daemon's goroutine).
+func (d *Daemon) listUsers(reqs []listReq) {
+	// In chunks, to bound the memory the listings take at start-up.
+	const chunk = 1024
+	for len(reqs) > chunk {
+		d.listUsers(reqs[:chunk])
+		reqs = reqs[chunk:]
+	}
+	if len(reqs) == 0 {
+		return
+	}
+	var fw *fsnotify.Watcher
+	if d.w != nil && d.w.ready && !d.w.broken {
+		fw = d.w.fw
+	}
+	watch := make([]bool, len(reqs))
+	seed := make([]bool, len(reqs))
+	for i, r := range reqs {
+		u := d.users[r.name]
+		watch[i] = fw != nil && (u == nil || !u.watched)
+		seed[i] = u == nil
+	}
+	now := time.Now()
+	out := make([]dirListing, len(reqs))
+	list := func(i int, buf []byte) {
+		var w *fsnotify.Watcher
+		if watch[i] {
+			w = fw
+		}
+		out[i] = listDir(d.root, reqs[i].name, d.euid, seed[i], w, buf)
+	}
+	if n := min(runtime.GOMAXPROCS(0), 8); len(reqs) >= parallelListing && n > 1 {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, direntBufSize)
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= len(reqs) {
+						return
+					}
+					list(i, buf)
+				}
+			}()
+		}
+		wg.Wait()
+	} else {
+		if d.direntBuf == nil {
+			d.direntBuf = make([]byte, direntBufSize)
+		}
+		for i := range reqs {
+			list(i, d.direntBuf)
+		}
+	}
+	for i := range reqs {
+		d.applyListing(reqs[i], &out[i], now)
+		out[i] = dirListing{}
+	}
+}
+
+// listDir lists one user directory: every <name>.top with its lstat (one
+// fstatat each; the .use files are known from the listing itself). With
+// seed, the .use of each .top is read too (a new user directory: all its
+// credentials are new). With w, the directory is watched first, so that
+// nothing created after the listing is missed. listDir touches no daemon
+// state and may run on any goroutine.
+func listDir(root, user string, euid int, seed bool, w *fsnotify.Watcher, buf []byte) dirListing {
+	var l dirListing
+	dir := root + "/" + user
+	if w != nil {
+		l.watchErr = w.Add(dir)
+		l.watched = l.watchErr == nil
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		l.err = err
+		return l
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		l.err = err
+		return l
+	}
+	l.sig = sigOf(&st)
+	var names []string
+	if err := readDirNames(fd, buf, func(name []byte, _ uint8) {
+		if bytes.HasSuffix(name, dotTop) || bytes.HasSuffix(name, dotUse) {
+			names = append(names, string(name))
+		}
+	}); err != nil {
+		l.err = err
+		return l
+	}
+	var uses []string
+	for _, n := range names {
+		if len(n) > 4 && strings.HasSuffix(n, ".use") {
+			uses = append(uses, n[:len(n)-4])
+		}
+	}
+	var useSet map[string]bool
+	if len(uses) > 16 {
+		useSet = make(map[string]bool, len(uses))
+		for _, u := range uses {
+			useSet[u] = true
+		}
+	}
+	hasUse := func(tok string) bool {
+		if useSet != nil {
+			return useSet[tok]
+		}
+		return slices.Contains(uses, tok)
+	}
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".top") {
+			continue
+		}
+		tok := n[:len(n)-4]
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if !errors.Is(err, unix.ENOENT) {
+				l.tops = append(l.tops, topEntry{file: n, bad: err.Error()})
+			}
+			continue
+		}
+		t := topEntry{file: n, sig: sigOf(&st)}
+		switch {
+		case tok == "" || !validName(tok):
+			t.bad = "its name has characters other than letters, digits and - + = _ ."
+		default:
+			if err := checkStat(dir+"/"+n, &st, euid); err != nil {
+				t.bad = err.(*BadFileError).Why
+			}
+		}
+		if t.bad == "" {
+			t.hasUse = hasUse(tok)
+			if seed && t.hasUse {
+				t.seed = readUseAt(fd, tok+".use", t.sig)
+			}
+		}
+		l.tops = append(l.tops, t)
+	}
+	return l
+}
+
+var (
+	dotTop = []byte(".top")
+	dotUse = []byte(".use")
+)
+
+// direntBufSize is the getdents buffer of a listing.
+const direntBufSize = 32 << 10
+
+// readDirNames calls fn with the name and type (unix.DT_*) of each entry
+// of the open directory fd (not "." and ".."), using buf for getdents64:
+// the listing costs the getdents calls only, with no allocation per entry
+// (fn gets a slice of buf, valid during the call).
+func readDirNames(fd int, buf []byte, fn func(name []byte, typ uint8)) error {
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			return nil
+		}
+		b := buf[:n]
+		// struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
+		for len(b) >= 19 {
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				return errors.New("malformed directory entry")
+			}
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			if !(len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.') {
+				fn(name, b[18])
+			}
+			b = b[reclen:]
+		}
+	}
+}
+
+// readUseAt reads a .use relative to its directory for seeding; nil when
+// the .top is not older (ctime) than it, so no content is needed.
+func readUseAt(dirfd int, name string, top fileSig) *seedUse {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &seedUse{err: err}
+	}
+	s := &seedUse{sig: sigOf(&st)}
+	if top.ctime > s.sig.ctime {
+		return s // due at once: the content does not matter
+	}
+	if err := checkStat(name, &st, int(st.Uid)); err != nil {
+		s.err = err
+		return s
+	}
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		s.err = err
+		return s
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, st.Size+1)
+	n, err := unix.Read(fd, buf)
+	switch {
+	case err != nil:
+		s.err = err
+	case n == len(buf):
+		// It grew since the fstatat: read it the careful way.
+		s.err = errGrew
+	default:
+		s.data = buf[:n]
+	}
+	return s
+}
+
+var errGrew = errors.New("file changed while being read")
+
+// applyListing records the listing of a user directory (see listDir).
+func (d *Daemon) applyListing(r listReq, l *dirListing, now time.Time) {
+	dir := d.root + "/" + r.name
+	if l.watchErr != nil && !errors.Is(l.watchErr, fs.ErrNotExist) {
+		d.w.failed(dir, l.watchErr)
+	}
+	u := d.users[r.name]
+	if l.err != nil {
+		switch {
+		case errors.Is(l.err, unix.ENOENT), errors.Is(l.err, unix.ENOTDIR):
+			// Gone, or replaced by a file: its credentials are dropped.
+			delete(d.users, r.name)
+		case errors.Is(l.err, unix.ELOOP):
+			d.reportOnce(dir, lstatSig(dir), "Ignoring %s: a symbolic link, not a user directory", dir)
+			delete(d.users, r.name)
+		default:
+			// Keep its credentials, and list it again next time.
+			d.reportOnce(dir, lstatSig(dir), "Cannot list %s: %v", dir, l.err)
+			if u != nil {
+				u.seen, u.sig, u.racy = d.gen, fileSig{}, true
+			}
+		}
+		return
+	}
+	if u == nil {
+		u = &userDir{}
+		d.users[r.name] = u
+	}
+	sig := r.sig
+	switch {
+	case sig == (fileSig{}):
+		sig = l.sig
+	case sig != l.sig:
+		// Changed between the two looks: list it again next time.
+		sig = fileSig{}
+	}
+	u.seen, u.listed, u.sig = d.gen, d.gen, sig
+	u.watched = u.watched || l.watched
+	u.racy = now.UnixNano()-max(sig.mtime, sig.ctime) < int64(d.racyWindow)
+	for i := range l.tops {
+		t := &l.tops[i]
+		if t.bad != "" {
+			path := dir + "/" + t.file
+			if t.sig == (fileSig{}) || strings.HasPrefix(t.bad, "its name") {
+				d.reportOnce(path, t.sig, "Ignoring %s: %s", path, t.bad)
+			} else {
+				d.reportOnce(path, t.sig, "Ignoring %s %s", path, t.bad)
+			}
+			continue
+		}
+		d.observe(r.name, t.file[:len(t.file)-4], t.sig, t.hasUse, t.seed)
+	}
+}
+
+// observe updates the state of one .top found by a listing.
+func (d *Daemon) observe(user, tok string, sig fileSig, hasUse bool, seed *seedUse) {
+	d.keybuf = append(append(append(d.keybuf[:0], user...), '/'), tok...)
+	c := d.creds[string(d.keybuf)]
+	if c == nil {
+		d.pending = append(d.pending, pendingTop{user, tok, sig, hasUse, seed})
+		return
+	}
+	c.seen = d.gen
+	if c.sig != sig {
+		c.sig = sig
+		d.topChanged(c)
+		return
+	}
+	if !hasUse && c.has(fUseSeen) {
+		// Someone removed the .use: write it again now (unless the
+		// credential is failing: then its back-off decides).
+		c.clear(fUseSeen)
+		if c.class != ClassNone && c.failures == 0 && !c.has(fInflight) && !c.has(fInvalid) {
+			d.queue.schedule(c, 0)
+		}
+	}
+}
+
+// topChanged handles a new version of a known .top: it is due at once,
+// with its back-off and invalid mark forgotten.
+func (d *Daemon) topChanged(c *cred) {
+	c.clear(fInvalid)
+	c.failures = 0
+	if c.class == ClassNone {
+		d.warnUnserved(c, d.decide(c.name()))
+		return
+	}
+	if c.has(fInflight) {
+		c.set(fChangedInFlight)
+		return
+	}
+	d.queue.schedule(c, 0)
+}
+
+// decide classifies a token name, with the daemon's providers: a class
+// without a provider serves nothing.
+func (d *Daemon) decide(tok string) Decision {
+	dec := d.cls.Classify(tok, func(p string) bool {
+		_, defined, _ := d.knobs.Cached(ClientIDKnob(p))
+		return defined
+	})
+	if dec.Class != ClassNone && d.prov[dec.Class] == nil {
+		dec.Why = fmt.Sprintf("it is a %s credential and this daemon has no %s provider", dec.Class, dec.Class)
+		dec.Class = ClassNone
+	}
+	return dec
+}
+
+func (d *Daemon) warnUnserved(c *cred, dec Decision) {
+	d.log.Warn(fmt.Sprintf("Ignoring %s token for user %s: %s", c.name(), c.user(), dec.Why))
+}
+
+// classifyPending classifies the .top files met for the first time:
+// looks up the <PROVIDER>_CLIENT_ID knobs of new provider names in one
+// batch, then seeds each credential's due time.
+func (d *Daemon) classifyPending(ctx context.Context) {
+	if len(d.pending) == 0 {
+		return
+	}
+	defer func() {
+		clear(d.pending)
+		d.pending = d.pending[:0]
+	}()
+	var need []string
+	for _, p := range d.pending {
+		if prov, ok := d.cls.ProviderName(p.tok); ok {
+			if _, _, known := d.knobs.Cached(ClientIDKnob(prov)); !known {
+				need = append(need, ClientIDKnob(prov))
+			}
+		}
+	}
+	if len(need) > 0 {
+		lctx, cancel := context.WithTimeout(ctx, knobTimeout)
+		err := d.knobs.Load(lctx, need...)
+		cancel()
+		if err != nil {
+			// Leave them unknown: the next pass tries again.
+			d.log.Error(fmt.Sprintf("Cannot classify %d new credentials: %v", len(d.pending), err))
+			for _, p := range d.pending {
+				if u := d.users[p.user]; u != nil {
+					u.sig, u.racy = fileSig{}, true
+				}
+			}
+			return
+		}
+	}
+	for _, p := range d.pending {
+		key := p.user + "/" + p.tok
+		c := &cred{key: key, slash: int32(len(p.user)), idx: -1, seen: d.gen, sig: p.sig}
+		dec := d.decide(p.tok)
+		c.class = dec.Class
+		d.creds[key] = c
+		if c.class == ClassNone {
+			d.warnUnserved(c, dec)
+			continue
+		}
+		d.seed(c, p.hasUse, p.seed)
+	}
+}
+
+// seed sets the first due time of a credential met for the first time:
+// now if its .use is missing, unreadable or older (ctime) than its .top;
+// otherwise from the provider's NextRefresh for the .use found (read once,
+// by the listing when given).
+func (d *Daemon) seed(c *cred, hasUse bool, s *seedUse) {
+	if !hasUse {
+		d.queue.schedule(c, 0)
+		return
+	}
+	cr := d.credOf(c)
+	if s == nil || errors.Is(s.err, errGrew) || (s.err == nil && s.data == nil && c.sig.ctime <= s.sig.ctime) {
+		use, sig, err := readChecked(cr.Use(), -1)
+		s = &seedUse{data: use, sig: sig, err: err}
+	}
+	if s.err != nil {
+		d.queue.schedule(c, 0)
+		return
+	}
+	c.set(fUseSeen)
+	if c.sig.ctime > s.sig.ctime {
+		d.queue.schedule(c, 0)
+		return
+	}
+	written := time.Unix(0, s.sig.ctime)
+	next := d.prov[c.class].NextRefresh(cr, s.data, written)
+	d.queue.schedule(c, dueAfterWrite(written, next, d.jitter))
+}
+
+// dropUnseen forgets the credentials whose .top is gone: those of user
+// directories that no longer exist and those a listing of their user
+// directory in this pass did not find; with only set, just for those
+// users.
+func (d *Daemon) dropUnseen(only map[string]bool) {
+	for k, c := range d.creds {
+		if c.seen == d.gen {
+			continue
+		}
+		name := c.user()
+		if only != nil && !only[name] {
+			continue
+		}
+		if u := d.users[name]; u != nil && (u.seen == d.gen || only != nil) && u.listed != d.gen {
+			continue // its directory was not listed this time
+		}
+		d.queue.unqueue(c)
+		delete(d.creds, k)
+	}
+}
+
+// credOf is the Cred of a state entry.
+func (d *Daemon) credOf(c *cred) Cred {
+	return Cred{Root: d.root, User: c.user(), Name: c.name()}
+}

@@ -1,0 +1,210 @@
+// Package credmontest runs condor_credmon_vault, built from the main
+// module, as condor_master runs it (as root, knobs through the stand-in
+// condor_config_val, the credd stand-in signalling the pid in
+// <creddir>/pid), against the real stack, with the storer writing the
+// .top files through condor_store_cred as in production.
+package credmontest
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/vaultcred/gettoken/integration/condor"
+	"github.com/vaultcred/gettoken/integration/harness"
+	"github.com/vaultcred/gettoken/integration/stack"
+)
+
+var (
+	env *harness.Env
+	st  *stack.Stack
+	// accessTTL is the IdP's access token lifetime here: short, so that
+	// refreshes happen within a test.
+	accessTTL = 30 * time.Second
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	flag.Parse()
+	if missing := stack.MissingPrereqs(); missing != nil {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintf(os.Stderr, "credmontest: prerequisites missing in CI: %v\n", missing)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "credmontest: SKIPPING all tests, prerequisites missing (run make prereqs): %v\n", missing)
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var cleanup func() error
+	var err error
+	env, cleanup, err = harness.Setup(ctx, stack.Options{PollInterval: 1, AccessTokenTTL: accessTTL},
+		"condor_vault_storer", "condor_credmon_vault", "condor_credmon_vault_keygen")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "credmontest:", err)
+		return 1
+	}
+	st = env.Stack
+	code := m.Run()
+	if err := cleanup(); err != nil {
+		fmt.Fprintln(os.Stderr, "credmontest:", err)
+		code = 1
+	}
+	return code
+}
+
+// site is one access point: HTCondor stand-ins with their own credential
+// directory, and a credmon running on it.
+type site struct {
+	t      *testing.T
+	condor *condor.Condor
+	proc   *stack.Proc
+	log    string
+}
+
+// newSite starts the HTCondor stand-ins with knobs (added to the
+// defaults) and a credmon.
+func newSite(t *testing.T, knobs map[string]string) *site {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "condor-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	all := map[string]string{
+		"SEC_CREDENTIAL_GETTOKEN_OPTS": "-a " + env.VaultHostPort() + " --cafile " + env.CAFile + " --minsecs=10",
+		"AUTH_SSL_CLIENT_CAFILE":       env.CAFile,
+		// Vault's tokens here live 30 s: ask for 10 s, refresh at 5 s left.
+		"CREDMON_OAUTH_TOKEN_MINIMUM": "10",
+		"CREDMON_OAUTH_LOG":           filepath.Join(dir, "CredmonOauthLog"),
+	}
+	for k, v := range knobs {
+		all[k] = v
+	}
+	c, err := condor.Start(t.Context(), dir, st.LogDir, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	s := &site{t: t, condor: c, log: all["CREDMON_OAUTH_LOG"]}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(s.log)
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			t.Logf("credmon log:\n%s", b)
+		}
+	})
+	s.start()
+	return s
+}
+
+func (s *site) start() {
+	s.t.Helper()
+	complete := filepath.Join(s.condor.CredDir, "CREDMON_COMPLETE")
+	w := watch(s.t, s.condor.CredDir)
+	p, err := stack.StartProc(st.LogDir, "credmon-"+filepath.Base(s.condor.Dir), s.condor.Env, s.condor.Dir,
+		filepath.Join(env.Bin, "condor_credmon_vault"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.proc = p
+	s.t.Cleanup(func() { p.Stop(5 * time.Second) })
+	w.waitFor(s.t, 10*time.Second, "the first CREDMON_COMPLETE", func() bool { return exists(complete) }, p)
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// watcher waits for file-system events in a directory tree (the
+// credential directory and its user directories).
+type watcher struct {
+	w *fsnotify.Watcher
+}
+
+func watch(t *testing.T, dirs ...string) *watcher {
+	t.Helper()
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fw.Close() })
+	for _, d := range dirs {
+		if err := fw.Add(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &watcher{fw}
+}
+
+// waitFor waits until cond holds, re-checking it on every event (and
+// adding new directories to the watch), failing after timeout or when
+// proc exits.
+func (w *watcher) waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool, proc *stack.Proc) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var exited <-chan struct{}
+	if proc != nil {
+		exited = proc.Done()
+	}
+	for !cond() {
+		select {
+		case ev := <-w.w.Events:
+			if ev.Op&fsnotify.Create != 0 {
+				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+					w.w.Add(ev.Name)
+				}
+			}
+		case err := <-w.w.Errors:
+			t.Fatalf("watch: %v", err)
+		case <-exited:
+			t.Fatalf("the credmon exited while waiting for %s; log:\n%s", what, proc.Tail(3000))
+		case <-deadline.C:
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+	}
+}
+
+// logLines returns the credmon log's lines containing substr.
+func (s *site) logLines(substr string) []string {
+	f, err := os.Open(s.log)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), substr) {
+			out = append(out, sc.Text())
+		}
+	}
+	return out
+}
+
+// watch watches the credential directory tree and the log's directory.
+func (s *site) watch() *watcher {
+	return watch(s.t, s.condor.CredDir, filepath.Dir(s.log))
+}
+
+func (s *site) hup() {
+	if err := syscall.Kill(s.proc.Pid(), syscall.SIGHUP); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// userDir is the credd's directory for the test uid.
+func (s *site) userDir() string {
+	return filepath.Join(s.condor.CredDir, fmt.Sprintf("u%d", env.UID))
+}
