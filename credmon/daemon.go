@@ -584,7 +584,7 @@ func (d *Daemon) write(c *cred, cr Cred, r result, now time.Time) {
 		}
 		c.sig = lstatSig(cr.Top())
 	}
-	if err := tokenfile.Write(cr.Use(), r.out.Use, tokenfile.Options{Mode: 0o400, AllowForeign: true, Chown: d.owner}); err != nil {
+	if err := tokenfile.Write(cr.Use(), r.out.Use, tokenfile.Options{Mode: 0o400, AllowForeign: true, Chown: d.owner, NoSync: true}); err != nil {
 		d.fail(c, cr, now, fmt.Errorf("writing %s: %w", cr.Use(), err))
 		return
 	}

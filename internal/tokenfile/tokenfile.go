@@ -47,6 +47,11 @@ type Options struct {
 	// AllowForeign permits replacing an existing file owned by another user
 	// (the credmon, as root, replacing files in users' directories).
 	AllowForeign bool
+	// NoSync skips the fsync before the rename. Still atomic for readers;
+	// after a power failure the file may be empty. For files that are
+	// regenerated anyway (the credmon's .use files, rewritten every few
+	// minutes, where the fsync was the daemon's bottleneck).
+	NoSync bool
 }
 
 // Owner is a numeric uid and gid.
@@ -122,6 +127,9 @@ func Write(path string, data []byte, o Options) error {
 		}
 	}
 	dir := filepath.Dir(path)
+	if o.NoSync {
+		return writeNoSync(dir, path, data, mode, o.Chown)
+	}
 	pf, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(mode))
 	if err != nil {
 		return &WriteError{"creating file", path, err}
@@ -252,4 +260,39 @@ func openStdio(path string, flag int) (*os.File, error) {
 	}
 	syscall.CloseOnExec(nfd)
 	return os.NewFile(uintptr(nfd), path), nil
+}
+
+// writeNoSync is Write's temp-and-rename without the fsync.
+func writeNoSync(dir, path string, data []byte, mode os.FileMode, chown *Owner) error {
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"*")
+	if err != nil {
+		return &WriteError{"creating file", path, err}
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return &WriteError{"writing file", path, err}
+	}
+	if err := f.Chmod(mode); err != nil {
+		return &WriteError{"writing file", path, err}
+	}
+	if chown != nil {
+		if err := f.Chown(chown.UID, chown.GID); err != nil {
+			return &WriteError{"writing file", path, err}
+		}
+	}
+	if err := f.Close(); err != nil {
+		return &WriteError{"writing file", path, err}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return &WriteError{"renaming", path, err}
+	}
+	ok = true
+	return nil
 }

@@ -188,3 +188,27 @@ func requireRoot(t *testing.T) {
 		t.Skip("needs root to create files owned by another user")
 	}
 }
+
+func TestWriteNoSync(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "x.use")
+	os.Symlink(filepath.Join(dir, "elsewhere"), p)
+	if err := Write(p, []byte("tok\n"), Options{Mode: 0o400, NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(t, p); !m.IsRegular() || m.Perm() != 0o400 {
+		t.Errorf("mode %v", m)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "tok\n" {
+		t.Errorf("content %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "elsewhere")); err == nil {
+		t.Error("the symlink was followed")
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("temporary files left: %v", ents)
+	}
+	if err := Write(filepath.Join(dir, "missing", "x"), []byte("t"), Options{NoSync: true}); err == nil {
+		t.Error("no error for a missing directory")
+	}
+}
