@@ -70,11 +70,12 @@ type site struct {
 	condor *condor.Condor
 	proc   *stack.Proc
 	log    string
+	env    []string
 }
 
 // newSite starts the HTCondor stand-ins with knobs (added to the
-// defaults) and a credmon.
-func newSite(t *testing.T, knobs map[string]string) *site {
+// defaults) and a credmon, with extra environment entries.
+func newSite(t *testing.T, knobs map[string]string, extraEnv ...string) *site {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "condor-")
 	if err != nil {
@@ -96,7 +97,7 @@ func newSite(t *testing.T, knobs map[string]string) *site {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Stop() })
-	s := &site{t: t, condor: c, log: all["CREDMON_OAUTH_LOG"]}
+	s := &site{t: t, condor: c, log: all["CREDMON_OAUTH_LOG"], env: extraEnv}
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(s.log)
@@ -114,7 +115,7 @@ func (s *site) start() {
 	s.t.Helper()
 	complete := filepath.Join(s.condor.CredDir, "CREDMON_COMPLETE")
 	w := watch(s.t, s.condor.CredDir)
-	p, err := stack.StartProc(st.LogDir, "credmon-"+filepath.Base(s.condor.Dir), s.condor.Env, s.condor.Dir,
+	p, err := stack.StartProc(st.LogDir, "credmon-"+filepath.Base(s.condor.Dir), append(append([]string{}, s.condor.Env...), s.env...), s.condor.Dir,
 		filepath.Join(env.Bin, "condor_credmon_vault"))
 	if err != nil {
 		s.t.Fatal(err)
