@@ -35,12 +35,12 @@ func TestBadFilesAreSkippedAndReportedOnce(t *testing.T) {
 	}
 	js := func(m map[string]string) []byte { b, _ := json.Marshal(m); return b }
 	bad := map[string]string{
-		put("empty.top", nil):                                      "empty",
-		put("huge.top", bytes.Repeat([]byte("x"), 2<<20)):          "huge",
-		put("nojson.top", []byte("{vault_token: nope")):            "not JSON",
-		put("http.top", js(map[string]string{"vault_token": vaultToken, "vault_url": "http://localhost:8200/v1/secret/x"})): "http URL",
+		put("empty.top", nil):                             "empty",
+		put("huge.top", bytes.Repeat([]byte("x"), 2<<20)): "huge",
+		put("nojson.top", []byte("{vault_token: nope")):   "not JSON",
+		put("http.top", js(map[string]string{"vault_token": vaultToken, "vault_url": "http://localhost:8200/v1/secret/x"})):          "http URL",
 		put("path.top", js(map[string]string{"vault_token": vaultToken, "vault_url": strings.Replace(vaultURL, "/v1/", "/v2/", 1)})): "wrong path",
-		put("bad name.top", js(map[string]string{"vault_token": vaultToken, "vault_url": vaultURL})): "bad name",
+		put("bad name.top", js(map[string]string{"vault_token": vaultToken, "vault_url": vaultURL})):                                 "bad name",
 	}
 	foreign := put("foreign.top", js(map[string]string{"vault_token": vaultToken, "vault_url": vaultURL}))
 	os.Chown(foreign, 4321, 4321)

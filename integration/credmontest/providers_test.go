@@ -157,4 +157,3 @@ func TestLocalIssuerTokensVerifyAgainstTheJWKS(t *testing.T) {
 		t.Errorf("kid %q", h)
 	}
 }
-
