@@ -170,9 +170,11 @@ type Daemon struct {
 	needFull        bool
 	watchErrLogged  bool
 	watchStarted    bool
-	watchDone       chan watchReport
-	rootChanged     map[string]struct{} // root events while the start-up watches are added
-	results         chan result
+	// seedsRefined: refineSeeds ran (after the first complete pass).
+	seedsRefined bool
+	watchDone    chan watchReport
+	rootChanged  map[string]struct{} // root events while the start-up watches are added
+	results      chan result
 }
 
 // New returns a daemon for cfg.
@@ -448,6 +450,10 @@ func (d *Daemon) complete() {
 	d.completePending = false
 	if err := touch(d.root + "/" + CompleteFile); err != nil {
 		d.log.Error(fmt.Sprintf("Cannot touch %s: %v", d.root+"/"+CompleteFile, err))
+	}
+	if !d.seedsRefined {
+		d.seedsRefined = true
+		d.refineSeeds()
 	}
 	s := d.stats
 	s.Seq = d.passSeq

@@ -1443,3 +1443,34 @@ func TestWriteFailuresKeepTheUse(t *testing.T) {
 		t.Errorf(".use = %q", got)
 	}
 }
+
+// TestStartupSeedsFromTheTokenExpiry: at start-up Vault credentials are
+// scheduled without reading their .use (provisional: the refresh interval
+// after the write), and after the first complete pass the .use is read and
+// the due time moved to the token's expiry rule.
+func TestStartupSeedsFromTheTokenExpiry(t *testing.T) {
+	h := newDaemonHarness(t)
+	h.prov[ClassVault] = NewVault(VaultConfig{})
+	h.writeTop("alice", "dune", topVault)
+	h.nextTick()
+	exp := time.Now().Add(2 * time.Hour).Unix()
+	if err := os.WriteFile(h.path("alice/dune.use"), jwtWithExp(exp), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	var due int64
+	var provisional bool
+	h.tune = func(d *Daemon) {
+		orig := d.afterPass
+		d.afterPass = func(s PassStats) {
+			if c := d.creds["alice/dune"]; c != nil {
+				due, provisional = c.due, c.has(fProvisional)
+			}
+			orig(s)
+		}
+	}
+	h.start()
+	want := time.Unix(exp, 0).Add(-1200 * time.Second)
+	if got := time.Unix(0, due); provisional || got.Before(want.Add(-time.Second)) || got.After(want.Add(time.Second)) {
+		t.Errorf("due %v (provisional %v), want %v: 1200 s before the token's expiry", got, provisional, want)
+	}
+}

@@ -557,37 +557,22 @@ func readDirNames(fd int, buf []byte, fn func(name []byte, typ uint8)) error {
 	}
 }
 
-// readUseAt reads a .use relative to its directory for seeding; nil when
-// the .top is not older (ctime) than it, so no content is needed.
+// readUseAt looks at a .use relative to its directory for seeding: its
+// signature only. Its content is read later, by seed, for the providers
+// that need it at once; Vault credentials are seeded from the signature
+// (see seed), which keeps the start-up listing to two fstatat per
+// credential.
 func readUseAt(dirfd int, name string, top fileSig) *seedUse {
 	var st unix.Stat_t
 	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return &seedUse{err: err}
 	}
 	s := &seedUse{sig: sigOf(&st)}
-	if top.ctime > s.sig.ctime {
-		return s // due at once: the content does not matter
-	}
-	if err := checkStat(name, &st, int(st.Uid)); err != nil {
-		s.err = err
-		return s
-	}
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
-	if err != nil {
-		s.err = err
-		return s
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, st.Size+1)
-	n, err := unix.Read(fd, buf)
-	switch {
-	case err != nil:
-		s.err = err
-	case n == len(buf):
-		// It grew since the fstatat: read it the careful way.
-		s.err = errGrew
-	default:
-		s.data = buf[:n]
+	if top.ctime <= s.sig.ctime {
+		// Not due because of the .top: the .use must be a usable file.
+		if err := checkStat(name, &st, int(st.Uid)); err != nil {
+			s.err = err
+		}
 	}
 	return s
 }
@@ -764,6 +749,19 @@ func (d *Daemon) seed(c *cred, hasUse bool, s *seedUse) {
 		return
 	}
 	cr := d.credOf(c)
+	if s != nil && s.err == nil && s.data == nil && c.class == ClassVault && c.sig.ctime <= s.sig.ctime && s.sig.size > 0 {
+		// Provisional: the provider's rule for a token it cannot read
+		// (the refresh interval after the write), which for Vault is never
+		// later than the rule from the token's expiry. refineSeeds reads
+		// the .use after the first complete pass and moves the due time
+		// later where the expiry allows; start-up does not wait for
+		// reading every .use.
+		c.set(fUseSeen | fProvisional)
+		written := time.Unix(0, s.sig.ctime)
+		next := d.prov[c.class].NextRefresh(cr, nil, written)
+		d.queue.schedule(c, dueAfterWrite(written, next, d.jitter))
+		return
+	}
 	if s == nil || errors.Is(s.err, errGrew) || (s.err == nil && s.data == nil && c.sig.ctime <= s.sig.ctime) {
 		use, sig, err := readChecked(cr.Use(), -1)
 		s = &seedUse{data: use, sig: sig, err: err}
@@ -806,4 +804,27 @@ func (d *Daemon) dropUnseen(only map[string]bool) {
 // credOf is the Cred of a state entry.
 func (d *Daemon) credOf(c *cred) Cred {
 	return Cred{Root: d.root, User: c.user(), Name: c.name()}
+}
+
+// refineSeeds replaces the provisional due times of start-up (see seed)
+// with those from the tokens' real expiry: each such .use is read once,
+// after the first complete pass.
+func (d *Daemon) refineSeeds() {
+	for _, c := range d.creds {
+		if !c.has(fProvisional) {
+			continue
+		}
+		c.clear(fProvisional)
+		if c.has(fInflight) || c.idx < 0 || c.class != ClassVault {
+			continue // being refreshed, or not waiting: nothing to refine
+		}
+		cr := d.credOf(c)
+		use, sig, err := readChecked(cr.Use(), -1)
+		if err != nil || c.sig.ctime > sig.ctime {
+			continue // the provisional time stands
+		}
+		written := time.Unix(0, sig.ctime)
+		next := d.prov[c.class].NextRefresh(cr, use, written)
+		d.queue.schedule(c, dueAfterWrite(written, next, d.jitter))
+	}
 }

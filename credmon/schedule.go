@@ -35,6 +35,7 @@ const (
 	fInvalid                           // ErrInvalid or bad file: wait for a change of the .top
 	fUseSeen                           // its .use exists (seen or written)
 	fChangedInFlight                   // the .top changed while a worker had it
+	fProvisional                       // seeded without reading its .use (see refineSeeds)
 )
 
 // cred is the daemon's state for one .top file. It is deliberately small
