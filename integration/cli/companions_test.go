@@ -21,7 +21,7 @@ func TestDestroyTokenDeletesTheRefreshTokenInVault(t *testing.T) {
 	u := newUser(t)
 	u.login("alice", "-i", "cilogon")
 	path := "secret/oauth/creds/cilogon/alice:default"
-	if sec, err := st.Vault.Admin.Logical().Read(path); err != nil || sec == nil {
+	if sec, err := env.Stack.Vault.Admin.Logical().Read(path); err != nil || sec == nil {
 		t.Fatalf("no credential stored before: %v", err)
 	}
 	bt := filepath.Join(u.Run, fmt.Sprintf("bt_u%d", env.UID))
@@ -31,7 +31,7 @@ func TestDestroyTokenDeletesTheRefreshTokenInVault(t *testing.T) {
 	if r.Code != 0 || r.Stdout+r.Stderr != want {
 		t.Fatalf("output:\n%v\nwant:\n%s", r, want)
 	}
-	if sec, err := st.Vault.Admin.Logical().Read(path); err != nil || sec != nil {
+	if sec, err := env.Stack.Vault.Admin.Logical().Read(path); err != nil || sec != nil {
 		t.Errorf("the credential is still in Vault (%v)", err)
 	}
 	for _, p := range []string{bt, u.VT} {

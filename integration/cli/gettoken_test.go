@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"github.com/vaultcred/gettoken/integration/harness"
 	"net"
@@ -17,26 +15,9 @@ import (
 	"github.com/vaultcred/gettoken/integration/stack"
 )
 
-func v() string { return st.Vault.Addr }
+func v() string { return env.Stack.Vault.Addr }
 
-// jwtClaims decodes a JWT's payload (the IdP's signature is checked in
-// the e2e package; here the claims are what matters).
-func jwtClaims(t *testing.T, tok string) map[string]any {
-	t.Helper()
-	parts := strings.Split(strings.TrimSpace(tok), ".")
-	if len(parts) != 3 {
-		t.Fatalf("bearer token is not a JWT")
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func jwtClaims(t *testing.T, tok string) map[string]any { return harness.JWTClaims(t, tok) }
 
 func ops(es []stack.AuditEntry) []string {
 	var s []string
@@ -84,7 +65,7 @@ Saving credkey to %[4]s
 Saving refresh token ... done
 Attempting to get token from %[1]s ... succeeded
 Storing bearer token in %[5]s
-`, v(), st.IdP.URL, u.VT, ck, bt)
+`, v(), env.Stack.IdP.URL, u.VT, ck, bt)
 	if out := regexp.MustCompile(`user_code=[A-Z0-9-]+`).ReplaceAllString(r.Stdout, "user_code=CODE"); out != wantOut {
 		t.Errorf("stdout:\n%s\nwant:\n%s", out, wantOut)
 	}
@@ -259,7 +240,7 @@ func TestDeniedDeviceCode(t *testing.T) {
 func TestRefreshTokenRevokedAtIdP(t *testing.T) {
 	u := newUser(t)
 	u.login("bob")
-	if err := st.IdP.Revoke(t.Context(), "bob"); err != nil {
+	if err := env.Stack.IdP.Revoke(t.Context(), "bob"); err != nil {
 		t.Fatal(err)
 	}
 	// A minimum longer than the IdP's 120 s tokens forces Vault to refresh.
@@ -307,7 +288,7 @@ func TestRoundRobinFirstAddressNeverAnswers(t *testing.T) {
 	}
 	u := newUser(t)
 	u.login("alice")
-	blackhole(t, "127.0.0.2", st.Vault.Port)
+	blackhole(t, "127.0.0.2", env.Stack.Vault.Port)
 	hosts := filepath.Join(u.Dir, "hosts")
 	os.WriteFile(hosts, []byte("127.0.0.2 rr.test\n127.0.0.1 rr.test\n127.0.0.1 localhost\n"), 0o644)
 	// A private mount namespace in which rr.test has two addresses, the
@@ -315,7 +296,7 @@ func TestRoundRobinFirstAddressNeverAnswers(t *testing.T) {
 	script := `mount --bind "$1" /etc/hosts && shift && exec setpriv --reuid="$UID_" --regid="$UID_" --clear-groups "$@"`
 	ctx := t.Context()
 	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", hosts,
-		filepath.Join(env.Bin, "gettoken"), "-a", fmt.Sprintf("rr.test:%d", st.Vault.Port), "--vaultcertname", "localhost", "-v")
+		filepath.Join(env.Bin, "gettoken"), "-a", fmt.Sprintf("rr.test:%d", env.Stack.Vault.Port), "--vaultcertname", "localhost", "-v")
 	cmd.Env = append(u.Environ, fmt.Sprintf("UID_=%d", env.UID))
 	cmd.Dir = u.Dir
 	out, err := cmd.CombinedOutput()

@@ -3,50 +3,17 @@
 package cli
 
 import (
-	"context"
-	"flag"
-	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/vaultcred/gettoken/integration/harness"
 	"github.com/vaultcred/gettoken/integration/stack"
 )
 
-var (
-	env *harness.Env
-	st  *stack.Stack
-)
+var env *harness.Env
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	flag.Parse()
-	if missing := stack.MissingPrereqs(); missing != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "cli: prerequisites missing in CI: %v\n", missing)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "cli: SKIPPING all tests, prerequisites missing (run make prereqs): %v\n", missing)
-		return 0
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var cleanup func() error
-	var err error
-	env, cleanup, err = harness.Setup(ctx, stack.Options{PollInterval: 1}, "gettoken", "htdecodetoken", "htdestroytoken")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cli:", err)
-		return 1
-	}
-	st = env.Stack
-	code := m.Run()
-	if err := cleanup(); err != nil {
-		fmt.Fprintln(os.Stderr, "cli:", err)
-		code = 1
-	}
-	return code
+func TestMain(m *testing.M) {
+	os.Exit(harness.Main(m, "cli", &env, stack.Options{PollInterval: 1}, nil, "gettoken", "htdecodetoken", "htdestroytoken"))
 }
 
 type user struct{ *harness.User }

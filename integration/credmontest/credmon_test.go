@@ -2,7 +2,6 @@ package credmontest
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -16,22 +15,7 @@ import (
 	"github.com/vaultcred/gettoken/integration/harness"
 )
 
-func jwtClaims(t *testing.T, tok []byte) map[string]any {
-	t.Helper()
-	parts := strings.Split(strings.TrimSpace(string(tok)), ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT")
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func jwtClaims(t *testing.T, tok []byte) map[string]any { return harness.JWTClaims(t, string(tok)) }
 
 func readFile(t *testing.T, p string) []byte {
 	t.Helper()
@@ -79,7 +63,7 @@ func TestStorerTopToUseWithinASecond(t *testing.T) {
 	// the storer's exit within a second, without waiting for a pass.
 	w.waitFor(t, time.Second, "default.use", func() bool { return exists(use) }, s.proc)
 	cl := jwtClaims(t, useFile(t, use))
-	if cl["sub"] != "alice" || cl["iss"] != st.IdP.URL {
+	if cl["sub"] != "alice" || cl["iss"] != env.Stack.IdP.URL {
 		t.Errorf("claims %v", cl)
 	}
 }
@@ -183,13 +167,13 @@ func TestVaultDownKeepsUseAndRecovers(t *testing.T) {
 	use := sub.File("default.use")
 	w.waitFor(t, 5*time.Second, "default.use", func() bool { return exists(use) }, s.proc)
 	before := readFile(t, use)
-	if err := st.Vault.Stop(); err != nil {
+	if err := env.Stack.Vault.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	restarted := false
 	t.Cleanup(func() {
 		if !restarted {
-			st.Vault.Restart(t.Context())
+			env.Stack.Vault.Restart(t.Context())
 		}
 	})
 	// The refresh due after 2 s fails; the .use stays as it was and the
@@ -203,7 +187,7 @@ func TestVaultDownKeepsUseAndRecovers(t *testing.T) {
 	if !regexp.MustCompile(`\(failure 1, next attempt in 3\ds\)`).MatchString(strings.Join(s.logLines("Failed to refresh default token"), "\n")) {
 		t.Error("no back-off logged")
 	}
-	if err := st.Vault.Restart(t.Context()); err != nil {
+	if err := env.Stack.Vault.Restart(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	restarted = true

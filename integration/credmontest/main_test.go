@@ -7,8 +7,6 @@ package credmontest
 
 import (
 	"bufio"
-	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,41 +24,14 @@ import (
 
 var (
 	env *harness.Env
-	st  *stack.Stack
 	// accessTTL is the IdP's access token lifetime here: short, so that
 	// refreshes happen within a test.
 	accessTTL = 30 * time.Second
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	flag.Parse()
-	if missing := stack.MissingPrereqs(); missing != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "credmontest: prerequisites missing in CI: %v\n", missing)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "credmontest: SKIPPING all tests, prerequisites missing (run make prereqs): %v\n", missing)
-		return 0
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var cleanup func() error
-	var err error
-	env, cleanup, err = harness.Setup(ctx, stack.Options{PollInterval: 1, AccessTokenTTL: accessTTL},
-		"condor_vault_storer", "condor_credmon_vault", "condor_credmon_vault_keygen")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "credmontest:", err)
-		return 1
-	}
-	st = env.Stack
-	code := m.Run()
-	if err := cleanup(); err != nil {
-		fmt.Fprintln(os.Stderr, "credmontest:", err)
-		code = 1
-	}
-	return code
+func TestMain(m *testing.M) {
+	os.Exit(harness.Main(m, "credmontest", &env, stack.Options{PollInterval: 1, AccessTokenTTL: accessTTL}, nil,
+		"condor_vault_storer", "condor_credmon_vault", "condor_credmon_vault_keygen"))
 }
 
 // site is one access point: HTCondor stand-ins with their own credential
@@ -92,7 +63,7 @@ func newSite(t *testing.T, knobs map[string]string, extraEnv ...string) *site {
 	for k, v := range knobs {
 		all[k] = v
 	}
-	c, err := condor.Start(t.Context(), dir, st.LogDir, all)
+	c, err := condor.Start(t.Context(), dir, env.Stack.LogDir, all)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +86,7 @@ func (s *site) start() {
 	s.t.Helper()
 	complete := filepath.Join(s.condor.CredDir, "CREDMON_COMPLETE")
 	w := watch(s.t, s.condor.CredDir)
-	p, err := stack.StartProc(st.LogDir, "credmon-"+filepath.Base(s.condor.Dir), append(append([]string{}, s.condor.Env...), s.env...), s.condor.Dir,
+	p, err := stack.StartProc(env.Stack.LogDir, "credmon-"+filepath.Base(s.condor.Dir), append(append([]string{}, s.condor.Env...), s.env...), s.condor.Dir,
 		filepath.Join(env.Bin, "condor_credmon_vault"))
 	if err != nil {
 		s.t.Fatal(err)

@@ -23,8 +23,8 @@ import (
 // endpoints must be https for the OAuth provider).
 func tlsIdP(t *testing.T) string {
 	t.Helper()
-	u, _ := url.Parse(st.IdP.URL)
-	cert, err := tls.LoadX509KeyPair(st.Certs.CertFile, st.Certs.KeyFile)
+	u, _ := url.Parse(env.Stack.IdP.URL)
+	cert, err := tls.LoadX509KeyPair(env.Stack.Certs.CertFile, env.Stack.Certs.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func tlsIdP(t *testing.T) string {
 
 func TestOAuthTopRefreshedAtTheIdP(t *testing.T) {
 	// A refresh token from a real login at the IdP (client vault-default).
-	c, err := st.Vault.Client(st.Certs, "")
+	c, err := env.Stack.Vault.Client(env.Stack.Certs, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestOAuthTopRefreshedAtTheIdP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.IdP.Approve(t.Context(), d.UserCode, "bob"); err != nil {
+	if err := env.Stack.IdP.Approve(t.Context(), d.UserCode, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	sec, err := d.Wait(t.Context())
@@ -56,7 +56,7 @@ func TestOAuthTopRefreshedAtTheIdP(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt := sec.Auth.Metadata["oauth2_refresh_token"]
-	iss := st.Issuers[0]
+	iss := env.Stack.Issuers[0]
 	s := newSite(t, map[string]string{"BOX_CLIENT_ID": iss.ClientID}, "SSL_CERT_FILE="+env.CAFile)
 	w := s.watch()
 	ud := filepath.Join(s.condor.CredDir, "bob")

@@ -5,12 +5,12 @@ package e2e
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/vaultcred/gettoken/integration/harness"
 	"github.com/vaultcred/gettoken/integration/stack"
 )
 
@@ -22,14 +22,8 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	flag.Parse()
-	if missing := stack.MissingPrereqs(); missing != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "e2e: prerequisites missing in CI: %v\n", missing)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "e2e: SKIPPING all tests, prerequisites missing (run make prereqs): %v\n", missing)
-		return 0
+	if code, ok := harness.Prereqs("e2e"); !ok {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

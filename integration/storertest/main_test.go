@@ -6,11 +6,8 @@ package storertest
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/vaultcred/gettoken/integration/condor"
 	"github.com/vaultcred/gettoken/integration/harness"
@@ -19,51 +16,27 @@ import (
 
 var (
 	env *harness.Env
-	st  *stack.Stack
 	cnd *condor.Condor
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
+func TestMain(m *testing.M) {
+	os.Exit(harness.Main(m, "storertest", &env, stack.Options{PollInterval: 1}, startCondor, "condor_vault_storer"))
+}
 
-func run(m *testing.M) int {
-	flag.Parse()
-	if missing := stack.MissingPrereqs(); missing != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "storertest: prerequisites missing in CI: %v\n", missing)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "storertest: SKIPPING all tests, prerequisites missing (run make prereqs): %v\n", missing)
-		return 0
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var cleanup func() error
-	var err error
-	env, cleanup, err = harness.Setup(ctx, stack.Options{PollInterval: 1}, "condor_vault_storer")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "storertest:", err)
-		return 1
-	}
-	st = env.Stack
+// startCondor starts the HTCondor stand-ins of the access point.
+func startCondor(e *harness.Env) (func(), error) {
 	dir, err := os.MkdirTemp("", "condor-")
-	if err == nil {
-		cnd, err = condor.Start(ctx, dir, st.LogDir, map[string]string{
-			"SEC_CREDENTIAL_GETTOKEN_OPTS": "-a " + env.VaultHostPort() + " --cafile " + env.CAFile,
-		})
-	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "storertest:", err)
-		cleanup()
-		return 1
+		return nil, err
 	}
-	code := m.Run()
-	cnd.Stop()
-	os.RemoveAll(dir)
-	if err := cleanup(); err != nil {
-		fmt.Fprintln(os.Stderr, "storertest:", err)
-		code = 1
+	cnd, err = condor.Start(context.Background(), dir, e.Stack.LogDir, map[string]string{
+		"SEC_CREDENTIAL_GETTOKEN_OPTS": "-a " + e.VaultHostPort() + " --cafile " + e.CAFile,
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	return code
+	return func() { cnd.Stop(); os.RemoveAll(dir) }, nil
 }
 
 type submitter struct{ *harness.Submitter }

@@ -3,6 +3,7 @@ package storertest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/vaultcred/gettoken/integration/harness"
 	"os"
 	"strings"
 	"syscall"
@@ -26,7 +27,7 @@ func readJSON(t *testing.T, path string) map[string]string {
 // tokenTTL looks a vault token up with the root token.
 func tokenTTL(t *testing.T, tok string) time.Duration {
 	t.Helper()
-	sec, err := st.Vault.Admin.Logical().Write("auth/token/lookup", map[string]any{"token": strings.TrimSpace(tok)})
+	sec, err := env.Stack.Vault.Admin.Logical().Write("auth/token/lookup", map[string]any{"token": strings.TrimSpace(tok)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func tokenTTL(t *testing.T, tok string) time.Duration {
 
 func near(d, want time.Duration) bool { return d <= want && d > want-time.Minute }
 
-func credURL(path string) string { return st.Vault.Addr + "/v1/" + path }
+func credURL(path string) string { return env.Stack.Vault.Addr + "/v1/" + path }
 
 func TestFirstSubmitThenNothingNew(t *testing.T) {
 	s := newSubmitter(t)
@@ -141,7 +142,7 @@ func TestHandleWithScopesAndAudience(t *testing.T) {
 	if _, ok := top["vault_token"]; ok {
 		t.Error("the handle got a vault token although the service's is unchanged")
 	}
-	claims := jwtClaims(t, s.Read(s.bt("default_ro")))
+	claims := harness.JWTClaims(t, s.Read(s.bt("default_ro")))
 	if claims["scope"] != "storage.read:/" || claims["aud"] != "https://se.example.org" {
 		t.Errorf("handle bearer token scope %v aud %v", claims["scope"], claims["aud"])
 	}
