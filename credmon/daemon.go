@@ -351,17 +351,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				events = nil
 				continue
 			}
-			if name, inRoot, ok := d.w.userOf(ev); ok {
-				if inRoot {
-					// A new directory needs a new watch.
-					if u := d.users[name]; u != nil {
-						u.watched = false
-					}
-					if !d.w.ready {
-						d.rootChanged[name] = struct{}{}
-					}
-				}
-				d.dirty[name] = struct{}{}
+			if d.watchEvent(ev) {
 				arm()
 			}
 		case rep := <-d.watchDone:
@@ -399,6 +389,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 			// Handled at the top of the loop.
 		}
 	}
+}
+
+// watchEvent records an inotify event: the user directory it concerns is
+// marked dirty (to be listed after the debounce). It reports whether the
+// event concerns a user directory at all.
+func (d *Daemon) watchEvent(ev fsnotify.Event) bool {
+	name, inRoot, ok := d.w.userOf(ev)
+	if !ok {
+		return false
+	}
+	if inRoot {
+		// A new directory needs a new watch.
+		if u := d.users[name]; u != nil {
+			u.watched = false
+		}
+		if !d.w.ready {
+			if d.rootChanged == nil {
+				d.rootChanged = map[string]struct{}{}
+			}
+			d.rootChanged[name] = struct{}{}
+		}
+	}
+	d.dirty[name] = struct{}{}
+	return true
 }
 
 // watchesReady records the watches added after the first pass, watches

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -245,6 +246,13 @@ func TestBackoffSchedule(t *testing.T) {
 	// A provider asking for an immediate refresh still waits 60 s.
 	if got := time.Unix(0, dueAfterWrite(now, now, full)); got != now.Add(MinRewrite) {
 		t.Errorf("dueAfterWrite(now) = %v", got.Sub(now))
+	}
+	// "Never" (beyond what a due time in nanoseconds holds) stays in the
+	// future: it used to wrap to the past and refresh again at once.
+	for _, j := range []Jitter{full, func(time.Duration) time.Duration { return 0 }} {
+		if got := dueAfterWrite(now, oauthNever, j); got != math.MaxInt64 {
+			t.Errorf("dueAfterWrite(never) = %v, want the latest due time", time.Unix(0, got))
+		}
 	}
 }
 

@@ -87,7 +87,10 @@
 //   - A deep pass lists every user directory: at start-up, after an
 //     inotify queue overflow, and at the first pass 10 minutes or more
 //     after the previous deep one. The start-up pass lists in parallel
-//     and reads each existing .use once, to seed its due time.
+//     and seeds each credential's due time from its existing .use: Vault
+//     credentials first from the .use's age (a stat, no read), then, after
+//     the first CREDMON_COMPLETE, from the token's expiry (each .use read
+//     once); the other providers' .use files are read in the first pass.
 //   - A quick pass (every 60 s as the original, a safety net; on SIGHUP)
 //     lists only the user directories whose own inode, mtime or ctime
 //     changed since they were last listed (or changed within a second of

@@ -2,6 +2,7 @@ package credmon
 
 import (
 	"container/heap"
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -139,8 +140,19 @@ func dueAfterWrite(written, next time.Time, jitter Jitter) int64 {
 	if floor := written.Add(gap); due.Before(floor) {
 		due = floor
 	}
+	if due.After(latestDue) {
+		// UnixNano would wrap to a time in the past, and the credential
+		// would be refreshed again at once, forever.
+		return math.MaxInt64
+	}
 	return due.UnixNano()
 }
+
+// latestDue is the latest due time the queue holds (in the year 2262): a
+// provider's "never" (the OAuth provider's year 9999 for
+// use_refresh_token false, a JWT whose exp is centuries away) waits until
+// then.
+var latestDue = time.Unix(0, math.MaxInt64)
 
 // backoff is the delay after the n-th consecutive failure (n >= 1):
 // BackoffBase doubled n-1 times, capped at BackoffMax.

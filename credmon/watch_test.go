@@ -72,3 +72,45 @@ func TestWatchUserOf(t *testing.T) {
 		}
 	}
 }
+
+// A user directory created before the start-up watches are in place (the
+// credd storing a new user's first credential while the first pass runs)
+// is recorded for watchesReady; this used to write to a nil map and crash
+// the daemon.
+func TestWatchEventBeforeWatchesReady(t *testing.T) {
+	h := newDaemonHarness(t)
+	cls, err := NewClassifier(h.knobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.cfg
+	cfg.Classifier, cfg.Knobs, cfg.Log = cls, h.knobs, slogFor(h.log)
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.w = &watcher{root: h.root} // the start-up watches are not ready yet
+	if !d.watchEvent(fsnotify.Event{Name: h.root + "/bob", Op: fsnotify.Create}) {
+		t.Fatal("a new user directory was not taken as a user event")
+	}
+	if _, ok := d.rootChanged["bob"]; !ok {
+		t.Errorf("rootChanged = %v, want bob in it", d.rootChanged)
+	}
+	if _, ok := d.dirty["bob"]; !ok {
+		t.Errorf("dirty = %v, want bob in it", d.dirty)
+	}
+	if d.watchEvent(fsnotify.Event{Name: h.root + "/pid", Op: fsnotify.Create}) {
+		t.Error("the pid file was taken as a user event")
+	}
+
+	// Once the watches are ready, root events no longer go to rootChanged.
+	d.rootChanged = nil
+	d.w.ready = true
+	d.watchEvent(fsnotify.Event{Name: h.root + "/carol", Op: fsnotify.Create})
+	if d.rootChanged != nil {
+		t.Errorf("rootChanged = %v after the watches were ready", d.rootChanged)
+	}
+	if _, ok := d.dirty["carol"]; !ok {
+		t.Errorf("dirty = %v, want carol in it", d.dirty)
+	}
+}

@@ -268,9 +268,16 @@ func (s *Storer) gettoken(ctx context.Context, args []string, quiet bool, vaultI
 		err = opts.Derive(s.Env)
 	}
 	if err != nil {
+		// Said on the terminal as htgettoken would say it (the storer's
+		// own fatal message is only "htgettoken failed").
+		msg := err.Error()
 		var perr *optparse.Error
 		if errors.As(err, &perr) {
-			return nil, fmt.Errorf("htgettoken options: %s", perr.Msg)
+			msg = "error: " + perr.Msg
+			err = errors.New(perr.Msg)
+		}
+		if !quiet {
+			fmt.Fprintf(s.out, "htgettoken: %s\n", msg)
 		}
 		return nil, fmt.Errorf("htgettoken options: %w", err)
 	}

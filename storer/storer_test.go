@@ -102,3 +102,21 @@ func TestConfigFailureIsFatal(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestOptionErrorIsShown(t *testing.T) {
+	// A bad htgettoken option fails both tries; the reason reaches the
+	// terminal once (the quiet first try says nothing), as htgettoken's
+	// own message would, next to the storer's "htgettoken failed".
+	var stderr bytes.Buffer
+	f := &fakeCondor{knobs: map[string]string{"SEC_CREDENTIAL_GETTOKEN_OPTS": "-a vault.example.org"}}
+	s := &Storer{Condor: f, Env: env(nil), Stderr: &stderr}
+	err := s.Run(context.Background(), []string{"dune&options=--minsecs=abc"})
+	var fe *FatalError
+	if !errors.As(err, &fe) || fe.Msg != "htgettoken failed" {
+		t.Fatalf("got %v", err)
+	}
+	want := "\nAuthentication needed for dune\nhtgettoken: error: option --minsecs: invalid integer value: 'abc'\n"
+	if stderr.String() != want {
+		t.Errorf("stderr %q, want %q", stderr.String(), want)
+	}
+}

@@ -84,8 +84,9 @@ type Options struct {
 	// KerbPath (--kerbpath) is the Kerberos auth mount; Derive substitutes
 	// %issuer and %role.
 	KerbPath string
-	// KerbPrincipal (--kerbprincipal) is accepted and ignored, as in
-	// htgettoken since 2.0.
+	// KerbPrincipal (--kerbprincipal) chooses the credentials cache of
+	// that principal for Kerberos (htgettoken since 2.0 ignores it); empty
+	// means the default cache.
 	KerbPrincipal string
 	// NoOIDC (--nooidc) skips OIDC authentication. Derive also sets it when
 	// no standard stream is a terminal.

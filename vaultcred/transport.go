@@ -262,8 +262,14 @@ func (d *rrDialer) DialContext(ctx context.Context, network, addr string) (net.C
 		if cur := d.addrs[host]; len(cur) > 1 && cur[0].Equal(ip) {
 			d.addrs[host] = cur[1:]
 		}
-		ips = d.addrs[host]
+		next := d.addrs[host]
 		d.mu.Unlock()
+		if len(next) == 0 {
+			// Being re-resolved by another request (ResolveTTL): this
+			// one fails with its timeout.
+			return nil, err
+		}
+		ips = next
 		d.logf("Connection timeout on %s ip %s, trying %s", host, ip, ips[0])
 	}
 }

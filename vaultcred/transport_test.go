@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -223,4 +225,95 @@ func selfSignedPEM(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// A connect timeout while another request re-resolves the name (its
+// ResolveTTL expired, so its addresses are being looked up again) fails
+// that dial with the timeout; it used to index an empty address list and
+// crash the process (the credmon's refreshes share one dialer).
+func TestRoundRobinTimeoutDuringReResolve(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	blackhole(t, "127.0.0.2", port)
+
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	calls := 0
+	inSecond := make(chan struct{})
+	release := make(chan struct{})
+	d := &rrDialer{
+		lookup: func(context.Context, string) ([]net.IPAddr, error) {
+			mu.Lock()
+			calls++
+			n := calls
+			mu.Unlock()
+			if n > 1 {
+				close(inSecond)
+				<-release
+			}
+			return []net.IPAddr{{IP: net.ParseIP("127.0.0.2")}, {IP: net.ParseIP("127.0.0.1")}}, nil
+		},
+		logf:     func(string, ...any) {},
+		addrs:    map[string][]net.IP{},
+		resolved: map[string]time.Time{},
+		ttl:      5 * time.Minute,
+		now: func() time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			return now
+		},
+	}
+	ctx := context.Background()
+	addr := net.JoinHostPort("rr.test", fmt.Sprint(port))
+	dialed := make(chan error, 1)
+	go func() {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if c != nil {
+			c.Close()
+		}
+		dialed <- err
+	}()
+	// Once the first dial has resolved the name (it then spends its 2 s
+	// connect timeout on 127.0.0.2), the TTL expires and another request
+	// starts re-resolving it.
+	for {
+		d.mu.Lock()
+		stored := d.addrs["rr.test"] != nil
+		d.mu.Unlock()
+		if stored {
+			break
+		}
+		runtime.Gosched()
+	}
+	mu.Lock()
+	now = now.Add(6 * time.Minute)
+	mu.Unlock()
+	resolved := make(chan error, 1)
+	go func() {
+		_, err := d.resolve(ctx, "rr.test")
+		resolved <- err
+	}()
+	<-inSecond
+	err = <-dialed
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("dial during a re-resolution = %v, want its connect timeout", err)
+	}
+	close(release)
+	if err := <-resolved; err != nil {
+		t.Errorf("re-resolution: %v", err)
+	}
+}
+
+// A dial error without an address (the resolver's failure, as net.Dialer
+// reports it) is described without panicking.
+func TestConnectionErrorWithoutAddress(t *testing.T) {
+	err := &ConnectionError{Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("address 99999: invalid port")}}
+	if got, want := err.Error(), "ConnectionError: dial tcp: address 99999: invalid port"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
 }

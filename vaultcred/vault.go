@@ -52,7 +52,7 @@ func describeNetErr(err error) string {
 		err = ue.Err
 	}
 	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
+	if errors.As(err, &oe) && oe.Err != nil && oe.Addr != nil {
 		return oe.Op + " " + oe.Addr.String() + ": " + oe.Err.Error()
 	}
 	return err.Error()

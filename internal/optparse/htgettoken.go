@@ -66,7 +66,7 @@ func HTGetToken(prog, cafileDefault string) *Parser {
 			{Long: "--kerbpath", Kind: String, Metavar: "vaultpath", Default: vaultcred.DefaultKerbPath,
 				Help: "Vault path of the Kerberos authentication"},
 			{Long: "--kerbprincipal", Kind: String, Metavar: "principal",
-				Help: "ignored, accepted for compatibility"},
+				Help: "Kerberos principal whose credentials cache is used"},
 			{Long: "--nooidc", Help: "do not try OIDC authentication"},
 			{Long: "--oidcpath", Kind: String, Metavar: "vaultpath", Default: vaultcred.DefaultOIDCPath,
 				Help: "Vault path of the OIDC authentication"},

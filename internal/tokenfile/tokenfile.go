@@ -192,7 +192,9 @@ func Read(path string) ([]byte, error) {
 		// same message as a readable one.
 		return nil, &ForeignError{Path: path, UID: uid}
 	}
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO planted at the path (in /tmp, by anyone) must be
+	// refused below, not block the open until someone writes to it.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 const otherUID = 54321
@@ -210,5 +212,31 @@ func TestWriteNoSync(t *testing.T) {
 	}
 	if err := Write(filepath.Join(dir, "missing", "x"), []byte("t"), Options{NoSync: true}); err == nil {
 		t.Error("no error for a missing directory")
+	}
+}
+
+// A FIFO at the path (anyone can plant one in /tmp) is refused at once; it
+// used to block the open until something wrote to it.
+func TestReadRefusesFIFO(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "vt_u1")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Read(p)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNotRegular) {
+			t.Errorf("Read(FIFO) = %v, want ErrNotRegular", err)
+		}
+	case <-time.After(10 * time.Second):
+		// Unblock the open so the goroutine ends.
+		if w, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
+			w.Close()
+		}
+		t.Fatal("Read(FIFO) blocked")
 	}
 }
