@@ -182,6 +182,13 @@ func NewClientProvider(cfg ClientConfig) (*ClientProvider, error) {
 	if p.hc == nil {
 		p.hc = &http.Client{Timeout: cfg.Timeout}
 	}
+	if p.hc.CheckRedirect == nil {
+		// No redirects: a 307/308 would resend the client secret in the
+		// form body to wherever it points.
+		c := *p.hc
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		p.hc = &c
+	}
 	return p, nil
 }
 

@@ -329,3 +329,25 @@ func TestPythonQuote(t *testing.T) {
 		}
 	}
 }
+
+// TestClientDoesNotFollowRedirects: a redirect from the token endpoint
+// must not carry the client secret anywhere else.
+func TestClientDoesNotFollowRedirects(t *testing.T) {
+	elsewhere := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the token request was re-sent to the redirect target")
+	}))
+	defer elsewhere.Close()
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/token", http.StatusTemporaryRedirect)
+	}))
+	defer ts.Close()
+	p := newClientProvider(t, ClientConfig{
+		Provider: "osdf", ClientID: "cid", ClientSecretFile: clientSecretFile(t, oaClientSecret),
+		TokenURL: ts.URL + "/token", HTTPClient: ts.Client(),
+	})
+	if _, err := p.Refresh(context.Background(), Cred{Root: "/r", User: "bob", Name: "osdf"}, []byte("bob")); err == nil {
+		t.Fatal("a redirect answer was taken for a token")
+	} else if strings.Contains(err.Error(), oaClientSecret) {
+		t.Error("the secret is in the error")
+	}
+}

@@ -167,7 +167,7 @@ func readOAuthMeta(c Cred) (oauthMeta, bool, error) {
 		return m, false, fmt.Errorf("reading %s: %w", c.Meta(), err)
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, true, fmt.Errorf("%w: the metadata file at %s is invalid; could not parse as JSON: %v", ErrInvalid, c.Meta(), err)
+		return m, true, fmt.Errorf("%w: the metadata file at %s is invalid; could not parse as JSON: %s", ErrInvalid, c.Meta(), jsonErrorText(err))
 	}
 	return m, true, nil
 }
@@ -470,6 +470,11 @@ func newResponseCapture(hc *http.Client) *responseCapture {
 	c := &http.Client{}
 	if hc != nil {
 		*c = *hc
+	}
+	if c.CheckRedirect == nil {
+		// No redirects: a 307/308 would resend the client secret and the
+		// refresh token in the form body to wherever it points.
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	}
 	r.base = c.Transport
 	if r.base == nil {

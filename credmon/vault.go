@@ -105,7 +105,7 @@ type vaultTop struct {
 func parseTop(path string, b []byte) (vaultTop, error) {
 	var t vaultTop
 	if err := json.Unmarshal(b, &t); err != nil {
-		return t, fmt.Errorf("%w: the file at %s is invalid; could not parse as JSON: %v", ErrInvalid, path, err)
+		return t, fmt.Errorf("%w: the file at %s is invalid; could not parse as JSON: %s", ErrInvalid, path, jsonErrorText(err))
 	}
 	return t, nil
 }
@@ -346,4 +346,19 @@ func jwtExp(tok []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(f), 0), true
+}
+
+// jsonErrorText describes a JSON decoding error without quoting the
+// document: Go's syntax errors quote the offending character, and these
+// documents hold tokens.
+func jsonErrorText(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q has the wrong type", te.Field)
+	}
+	return "not a JSON object"
 }

@@ -257,3 +257,13 @@ func TestVaultURLRedaction(t *testing.T) {
 		t.Error(redactQuery(u))
 	}
 }
+
+func TestTopSyntaxErrorQuotesNothing(t *testing.T) {
+	c := Cred{Root: t.TempDir(), User: "u", Name: "svc"}
+	os.MkdirAll(c.Dir(), 0o700)
+	os.WriteFile(c.Top(), []byte(`{%hvs.secret`), 0o600)
+	_, err := refresh(t, NewVault(VaultConfig{}), c)
+	if !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "%") || !strings.Contains(err.Error(), "syntax error at byte 2") {
+		t.Fatalf("got %v: want a syntax error that quotes nothing of the file", err)
+	}
+}
