@@ -42,7 +42,8 @@ integration: prereqs
 	cd integration && $(GO) vet ./... && \
 	  $(GO) test -count=1 -p 1 -timeout $(INTEGRATION_TIMEOUT) ./...
 
-test: unit integration
+# prereqs first: some unit tests (krb) run a real MIT KDC.
+test: prereqs unit integration
 
 bench: prereqs
 	integration/scripts/bench.sh
