@@ -2,15 +2,10 @@ package vaultcred
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
+	"github.com/vaultcred/gettoken/internal/testcert"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -60,7 +55,7 @@ func TestTLSTrust(t *testing.T) {
 	os.Mkdir(capath, 0o755)
 	os.WriteFile(filepath.Join(capath, "readme.txt"), []byte("not a cert"), 0o644)
 	other := filepath.Join(dir, "other.pem")
-	os.WriteFile(other, selfSignedPEM(t), 0o644)
+	os.WriteFile(other, testcert.UnrelatedCAPEM(t), 0o644)
 	b, _ := os.ReadFile(ca)
 	os.WriteFile(filepath.Join(capath, "server.pem"), b, 0o644)
 
@@ -208,23 +203,6 @@ func TestIPv6OnlyName(t *testing.T) {
 	if err != nil || len(ips) != 2 || !ips[0].Equal(net.ParseIP("::1")) {
 		t.Fatalf("resolve = %v, %v", ips, err)
 	}
-}
-
-// selfSignedPEM is an unrelated CA certificate (httptest servers all share
-// one built-in certificate, so they cannot provide a "wrong" CA).
-func selfSignedPEM(t *testing.T) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "other CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 // A connect timeout while another request re-resolves the name (its
