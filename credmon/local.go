@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vaultcred/gettoken/internal/jwtdecode"
 	"log/slog"
 	"os"
 	"strconv"
@@ -589,13 +590,7 @@ func tokenIatExp(tok string) (time.Time, time.Time, bool) {
 }
 
 // tokenExp returns a JWT's exp.
-func tokenExp(tok string) (time.Time, bool) {
-	_, exp, ok := tokenClaimTimes(tok)
-	if !ok || exp <= 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(int64(exp), 0), true
-}
+func tokenExp(tok string) (time.Time, bool) { return jwtdecode.Expiry(tok) }
 
 // newTokenID is a random UUID (version 4), the jti claim.
 func newTokenID() string {

@@ -3,7 +3,6 @@ package credmon
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,10 +11,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/vaultcred/gettoken/internal/jwtdecode"
 	"github.com/vaultcred/gettoken/vaultcred"
 )
 
@@ -173,7 +172,7 @@ func (v *Vault) vaultToken(c Cred, t vaultTop) (string, error) {
 		return "", fmt.Errorf("%w: vault_token missing from %s", ErrInvalid, c.Top())
 	}
 	parent := Cred{Root: c.Root, User: c.User, Name: c.Name[:i]}
-	b, err := readTopFile(parent.Top())
+	b, _, err := readChecked(parent.Top(), -1)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("%w: parent %s not available", ErrDelete, parent.Top())
@@ -188,22 +187,6 @@ func (v *Vault) vaultToken(c Cred, t vaultTop) (string, error) {
 		return "", fmt.Errorf("%w: vault_token missing from %s and %s", ErrInvalid, c.Top(), parent.Top())
 	}
 	return *pt.VaultToken, nil
-}
-
-// readTopFile reads a parent .top with the checks the daemon applies to
-// every .top: a regular file, not a symlink, at most 1 MiB.
-func readTopFile(path string) ([]byte, error) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file")
-	}
-	if fi.Size() > 1<<20 {
-		return nil, fmt.Errorf("larger than 1 MiB")
-	}
-	return os.ReadFile(path)
 }
 
 func checkVaultURL(p *string, top string) (*url.URL, error) {
@@ -306,7 +289,7 @@ func (v *Vault) NextRefresh(c Cred, use []byte, written time.Time) time.Time {
 		r = v.cfg.Minimum / 2
 	}
 	floor := written.Add(min(time.Minute, r))
-	exp, ok := jwtExp(bytes.TrimSpace(use))
+	exp, ok := jwtdecode.Expiry(string(use))
 	if !ok {
 		return maxTime(written.Add(r), floor)
 	}
@@ -322,30 +305,6 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// jwtExp reads the exp claim of a JWT without verifying it.
-func jwtExp(tok []byte) (time.Time, bool) {
-	parts := bytes.Split(tok, []byte("."))
-	if len(parts) != 3 {
-		return time.Time{}, false
-	}
-	payload := make([]byte, base64.RawURLEncoding.DecodedLen(len(parts[1])))
-	n, err := base64.RawURLEncoding.Decode(payload, bytes.TrimRight(parts[1], "="))
-	if err != nil {
-		return time.Time{}, false
-	}
-	var claims struct {
-		Exp json.Number `json:"exp"`
-	}
-	if json.Unmarshal(payload[:n], &claims) != nil {
-		return time.Time{}, false
-	}
-	f, err := claims.Exp.Float64()
-	if err != nil || f <= 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(int64(f), 0), true
 }
 
 // jsonErrorText describes a JSON decoding error without quoting the

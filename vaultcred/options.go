@@ -2,6 +2,7 @@ package vaultcred
 
 import (
 	"fmt"
+	"github.com/vaultcred/gettoken/internal/tokenfile"
 	"io/fs"
 	"math"
 	"net"
@@ -340,9 +341,7 @@ func ParseTTL(option, text string) (time.Duration, error) {
 // (it starts with /dev/std or /dev/fd). Such paths are written directly
 // instead of through a temporary file, and a vault token read from one is
 // always exchanged.
-func IsDevFile(path string) bool {
-	return strings.HasPrefix(path, "/dev/std") || strings.HasPrefix(path, "/dev/fd")
-}
+func IsDevFile(path string) bool { return tokenfile.IsStdio(path) }
 
 // NormalizeVaultURL turns a --vaultserver or --vaultalias value into the URL
 // prefix of Vault requests: "https://" is added when there is no "://", and

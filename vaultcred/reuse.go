@@ -2,13 +2,11 @@ package vaultcred
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"path/filepath"
-	"strings"
 
+	"github.com/vaultcred/gettoken/internal/jwtdecode"
 	"github.com/vaultcred/gettoken/internal/tokenfile"
 )
 
@@ -71,12 +69,12 @@ func (f *flow) localReuse() bool {
 		f.log.Debugf("bearer token in %s was not obtained with these options", o.OutFile)
 		return false
 	}
-	exp, err := jwtExpiry(tok)
-	if err != nil {
-		f.log.Debugf("bearer token in %s: %v", o.OutFile, err)
+	exp, ok := jwtdecode.Expiry(tok)
+	if !ok {
+		f.log.Debugf("bearer token in %s is not a JWT with an exp claim", o.OutFile)
 		return false
 	}
-	left := exp - f.d.Now().Unix()
+	left := exp.Unix() - f.d.Now().Unix()
 	if left < o.MinSecs {
 		f.log.Debugf("bearer token in %s has %d seconds left, fewer than %d", o.OutFile, left, o.MinSecs)
 		return false
@@ -86,33 +84,4 @@ func (f *flow) localReuse() bool {
 	f.res.BearerToken = tok
 	f.res.Method = "local"
 	return true
-}
-
-// jwtExpiry returns the exp claim of a JWT without verifying it (the
-// token came from Vault through this program; the record's hash ties it to
-// that).
-func jwtExpiry(tok string) (int64, error) {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return 0, errors.New("not a JWT")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return 0, errors.New("JWT payload is not base64url")
-	}
-	var claims struct {
-		Exp *json.Number `json:"exp"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil || claims.Exp == nil {
-		return 0, errors.New("JWT has no exp claim")
-	}
-	exp, err := claims.Exp.Int64()
-	if err != nil {
-		f, ferr := claims.Exp.Float64()
-		if ferr != nil {
-			return 0, errors.New("JWT exp is not a number")
-		}
-		exp = int64(f)
-	}
-	return exp, nil
 }

@@ -370,3 +370,24 @@ func writeString(b *bytes.Buffer, s string) {
 	}
 	b.WriteByte('"')
 }
+
+// Expiry returns the exp claim of a JWT, without verifying the token (the
+// callers decide when to refresh a token they obtained themselves). ok is
+// false for a token that is not a JWT or has no positive numeric exp.
+func Expiry(token string) (exp time.Time, ok bool) {
+	b, err := Segment(strings.TrimSpace(token), Payload)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var claims struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(b, &claims) != nil {
+		return time.Time{}, false
+	}
+	f, err := claims.Exp.Float64()
+	if err != nil || f <= 0 || f > MaxDateSeconds {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(f), 0), true
+}

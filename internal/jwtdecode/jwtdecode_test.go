@@ -171,3 +171,28 @@ func FuzzFormat(f *testing.F) {
 		}
 	})
 }
+
+func TestExpiry(t *testing.T) {
+	seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	h := seg(`{"alg":"ES256"}`)
+	cases := []struct {
+		tok  string
+		want int64
+		ok   bool
+	}{
+		{h + "." + seg(`{"exp":1795000000}`) + ".sig\n", 1795000000, true},
+		{h + "." + seg(`{"exp":1.795e9}`) + ".sig", 1795000000, true},
+		{h + "." + seg(`{"sub":"x"}`) + ".sig", 0, false},
+		{h + "." + seg(`{"exp":"soon"}`) + ".sig", 0, false},
+		{h + "." + seg(`{"exp":-5}`) + ".sig", 0, false},
+		{h + "." + seg(`{"exp":1e300}`) + ".sig", 0, false},
+		{"opaque", 0, false},
+		{h + ".%%%.sig", 0, false},
+	}
+	for _, tc := range cases {
+		got, ok := Expiry(tc.tok)
+		if ok != tc.ok || (ok && got.Unix() != tc.want) {
+			t.Errorf("Expiry(%q) = %v, %v; want %d, %v", tc.tok, got.Unix(), ok, tc.want, tc.ok)
+		}
+	}
+}
