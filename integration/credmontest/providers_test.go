@@ -15,8 +15,6 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-
-	"github.com/vaultcred/gettoken/integration/stack"
 )
 
 // tlsIdP puts the IdP behind TLS with the stack's certificate (token
@@ -40,18 +38,7 @@ func tlsIdP(t *testing.T) string {
 
 func TestOAuthTopRefreshedAtTheIdP(t *testing.T) {
 	// A refresh token from a real login at the IdP (client vault-default).
-	c, err := env.Stack.Vault.Client(env.Stack.Certs, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := stack.StartDeviceLogin(t.Context(), c, "default", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Stack.IdP.Approve(t.Context(), d.UserCode, "bob"); err != nil {
-		t.Fatal(err)
-	}
-	sec, err := d.Wait(t.Context())
+	sec, err := env.Stack.Login(t.Context(), "default", "default", "bob")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,3 +121,42 @@ func keys(m map[string]any) []string {
 	}
 	return ks
 }
+
+// Login logs account in through issuer/role's device flow, approving the
+// user code at the IdP's test route instead of a browser, and returns
+// Vault's login answer (auth.metadata holds credkey and
+// oauth2_refresh_token).
+func (s *Stack) Login(ctx context.Context, issuer, role, account string) (*vaultapi.Secret, error) {
+	c, err := s.Vault.Client(s.Certs, "")
+	if err != nil {
+		return nil, err
+	}
+	d, err := StartDeviceLogin(ctx, c, issuer, role)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.IdP.Approve(ctx, d.UserCode, account); err != nil {
+		return nil, err
+	}
+	return d.Wait(ctx)
+}
+
+// LoginAndStore is Login followed by what htgettoken does next: storing
+// the refresh token at secret/oauth/creds/<issuer>/<credkey>:<role> with
+// the new vault token. It returns the vault token and that path.
+func (s *Stack) LoginAndStore(ctx context.Context, issuer, role, account string) (token, path string, err error) {
+	sec, err := s.Login(ctx, issuer, role, account)
+	if err != nil {
+		return "", "", err
+	}
+	c, err := s.Vault.Client(s.Certs, sec.Auth.ClientToken)
+	if err != nil {
+		return "", "", err
+	}
+	path = "secret/oauth/creds/" + issuer + "/" + sec.Auth.Metadata["credkey"] + ":" + role
+	if _, err := c.Logical().WriteWithContext(ctx, path, map[string]any{
+		"server": issuer, "refresh_token": sec.Auth.Metadata["oauth2_refresh_token"]}); err != nil {
+		return "", "", fmt.Errorf("store refresh token: %w", err)
+	}
+	return sec.Auth.ClientToken, path, nil
+}

@@ -58,26 +58,8 @@ func run(bin string, runs int) error {
 	os.MkdirAll(filepath.Join(home, ".config", "htgettoken"), 0o700)
 	vt, bt, hdr := filepath.Join(dir, "vt"), filepath.Join(dir, "bt"), filepath.Join(dir, "curl-header")
 
-	c, err := s.Vault.Client(s.Certs, "")
+	tok, path, err := s.LoginAndStore(ctx, "default", "default", stack.Alice.Name)
 	if err != nil {
-		return err
-	}
-	d, err := stack.StartDeviceLogin(ctx, c, "default", "default")
-	if err != nil {
-		return err
-	}
-	if err := s.IdP.Approve(ctx, d.UserCode, stack.Alice.Name); err != nil {
-		return err
-	}
-	sec, err := d.Wait(ctx)
-	if err != nil {
-		return err
-	}
-	tok := sec.Auth.ClientToken
-	c.SetToken(tok)
-	path := "secret/oauth/creds/default/alice:default"
-	if _, err := c.Logical().WriteWithContext(ctx, path, map[string]any{
-		"server": "default", "refresh_token": sec.Auth.Metadata["oauth2_refresh_token"]}); err != nil {
 		return err
 	}
 	files := map[string]string{

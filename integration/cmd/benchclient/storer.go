@@ -37,7 +37,7 @@ func benchStorer(ctx context.Context, s *stack.Stack, bin, dir string, runs int)
 	}
 	var curlArgs []string
 	for i, sv := range services {
-		tok, path, err := login(ctx, s, sv.issuer, sv.role)
+		tok, path, err := s.LoginAndStore(ctx, sv.issuer, sv.role, stack.Alice.Name)
 		if err != nil {
 			return err
 		}
@@ -90,31 +90,4 @@ func benchStorer(ctx context.Context, s *stack.Stack, bin, dir string, runs int)
 	ratio := med[cmds[1].name] / med[cmds[0].name]
 	fmt.Printf("storer / curl = %.2f (goal <= 1.50): %s\n", ratio, verdict(ratio <= 1.5))
 	return nil
-}
-
-// login does a device login approved at the IdP, stores the refresh token
-// and returns the vault token and the creds path.
-func login(ctx context.Context, s *stack.Stack, issuer, role string) (string, string, error) {
-	c, err := s.Vault.Client(s.Certs, "")
-	if err != nil {
-		return "", "", err
-	}
-	d, err := stack.StartDeviceLogin(ctx, c, issuer, role)
-	if err != nil {
-		return "", "", err
-	}
-	if err := s.IdP.Approve(ctx, d.UserCode, stack.Alice.Name); err != nil {
-		return "", "", err
-	}
-	sec, err := d.Wait(ctx)
-	if err != nil {
-		return "", "", err
-	}
-	c.SetToken(sec.Auth.ClientToken)
-	path := "secret/oauth/creds/" + issuer + "/alice:" + role
-	if _, err := c.Logical().WriteWithContext(ctx, path, map[string]any{
-		"server": issuer, "refresh_token": sec.Auth.Metadata["oauth2_refresh_token"]}); err != nil {
-		return "", "", err
-	}
-	return sec.Auth.ClientToken, path, nil
 }

@@ -113,18 +113,7 @@ func setupVault(ctx context.Context, s *stack.Stack, ncreds int) (string, []stri
 path "auth/token/lookup-self" { capabilities = ["read"] }`); err != nil {
 		return "", nil, err
 	}
-	c, err := s.Vault.Client(s.Certs, "")
-	if err != nil {
-		return "", nil, err
-	}
-	d, err := stack.StartDeviceLogin(ctx, c, "default", "default")
-	if err != nil {
-		return "", nil, err
-	}
-	if err := s.IdP.Approve(ctx, d.UserCode, stack.Alice.Name); err != nil {
-		return "", nil, err
-	}
-	sec, err := d.Wait(ctx)
+	sec, err := s.Login(ctx, "default", "default", stack.Alice.Name)
 	if err != nil {
 		return "", nil, err
 	}
