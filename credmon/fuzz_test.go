@@ -60,22 +60,35 @@ func (f *fzTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-// fzCred makes a credential directory with the given files for user
-// "alice" and returns the Cred of name.
-func fzCred(t *testing.T, name string, files map[string][]byte) Cred {
-	root := t.TempDir()
+// fzCredDir is a credential directory for user "alice", made once per
+// fuzz target (a directory per input makes the fuzzer crawl). Inputs run
+// one after the other in a process, so each rewrites the files it needs.
+type fzCredDir struct{ root string }
+
+func newFzCredDir(f *testing.F) fzCredDir {
+	root := f.TempDir()
 	if err := os.Mkdir(filepath.Join(root, "alice"), 0o700); err != nil {
-		t.Fatal(err)
+		f.Fatal(err)
 	}
+	return fzCredDir{root: root}
+}
+
+// cred writes (or, for nil content, removes) the given files and returns
+// the Cred of name.
+func (d fzCredDir) cred(t *testing.T, name string, files map[string][]byte) Cred {
 	for n, b := range files {
+		p := filepath.Join(d.root, "alice", n)
 		if b == nil {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
 			continue
 		}
-		if err := os.WriteFile(filepath.Join(root, "alice", n), b, 0o600); err != nil {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return Cred{Root: root, User: "alice", Name: name}
+	return Cred{Root: d.root, User: "alice", Name: name}
 }
 
 func fzErrText(err error) string {
@@ -113,8 +126,9 @@ func FuzzVaultRefresh(f *testing.F) {
 	} {
 		f.Add([]byte(c.top), c.status, []byte(c.body), c.lookupStatus)
 	}
+	dir := newFzCredDir(f)
 	f.Fuzz(func(t *testing.T, top []byte, status int, body []byte, lookupStatus int) {
-		c := fzCred(t, "dune", map[string][]byte{"dune.top": top})
+		c := dir.cred(t, "dune", map[string][]byte{"dune.top": top})
 		tr := &fzTransport{resps: []fzResponse{{status, body}, {lookupStatus, nil}}}
 		v := NewVault(VaultConfig{HTTPClient: &http.Client{Transport: tr}})
 		r, err := v.Refresh(context.Background(), c, top)
@@ -199,16 +213,17 @@ func FuzzOAuthRefresh(f *testing.F) {
 	} {
 		f.Add([]byte(c.top), []byte(c.meta), c.status, []byte(c.body))
 	}
+	dir := newFzCredDir(f)
+	secretFile := filepath.Join(f.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(fzSiteSecret+"\n"), 0o600); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, top, meta []byte, status int, body []byte) {
-		files := map[string][]byte{"dune.top": top}
+		files := map[string][]byte{"dune.top": top, "dune.meta": nil}
 		if len(meta) > 0 {
 			files["dune.meta"] = meta
 		}
-		c := fzCred(t, "dune", files)
-		secretFile := filepath.Join(t.TempDir(), "secret")
-		if err := os.WriteFile(secretFile, []byte(fzSiteSecret+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		c := dir.cred(t, "dune", files)
 		knobs := map[string]string{"DUNE_CLIENT_ID": "site-client", "DUNE_TOKEN_URL": "https://idp.example/token", "DUNE_CLIENT_SECRET_FILE": secretFile}
 		tr := &fzTransport{resps: []fzResponse{{status, body}}}
 		p := NewOAuthProvider(OAuthConfig{
