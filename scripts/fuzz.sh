@@ -7,9 +7,10 @@
 #   scripts/fuzz.sh [package pattern...]     default ./...
 #
 # Environment: GO (default go), FUZZTIME (default 3s), FUZZPARALLEL
-# (fuzzing workers per target, default 2), FUZZMINIMIZETIME (default 5s:
-# how long a new interesting input or a failure is shrunk; Go's 60 s
-# default would eat a short run on targets with large JSON inputs). Findings are written by the Go
+# (fuzzing workers per target, default 2), FUZZMINIMIZETIME (default 50x:
+# how many runs shrink a new interesting input or a failure; Go's default
+# of 60 s per input stalls the targets with large JSON inputs, which find
+# new coverage often, for most of a short run). Findings are written by the Go
 # tool under the package's testdata/fuzz/<Target>/; the corpus it grows
 # stays in the Go cache ($GOCACHE/fuzz), outside the repository.
 set -eu
@@ -17,7 +18,7 @@ set -eu
 GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-3s}
 FUZZPARALLEL=${FUZZPARALLEL:-2}
-FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-5s}
+FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-50x}
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || set -- ./...
 
