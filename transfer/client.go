@@ -31,8 +31,24 @@ type Client struct {
 	debug  bool
 	ua     string
 
-	mu      sync.Mutex
-	secrets []string // tokens sent, scrubbed from every message
+	mu       sync.Mutex
+	secrets  []string        // tokens sent, scrubbed from every message
+	noDigest map[string]bool // hosts that refuse Want-Digest
+}
+
+func (c *Client) noDigestFor(host string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.noDigest[host]
+}
+
+func (c *Client) setNoDigest(host string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.noDigest == nil {
+		c.noDigest = map[string]bool{}
+	}
+	c.noDigest[host] = true
 }
 
 // NewClient builds the HTTP client: TLS verified against the system CAs
@@ -207,6 +223,10 @@ func (c *Client) do(ctx context.Context, t Target, r request) (*http.Response, *
 		resp, err := c.hc.Do(req)
 		if err != nil {
 			return nil, cur, err
+		}
+		if c.debug {
+			c.logf("HTTP %d %s (%s) Content-Length %d Digest %q Repr-Digest %q", resp.StatusCode, Redacted(cur), resp.Proto,
+				resp.ContentLength, resp.Header.Get("Digest"), resp.Header.Get("Repr-Digest"))
 		}
 		switch resp.StatusCode {
 		case 301, 302, 303, 307, 308:

@@ -155,6 +155,9 @@ func ResultAd(r *Result) *classad.Ad {
 		dev.SetInt("TransferHTTPStatusCode", int64(r.Status))
 	}
 	dev.SetInt("TransferTries", int64(r.Tries))
+	if r.Checksum != "" {
+		dev.SetString("TransferChecksum", r.Checksum)
+	}
 	if r.Resumed {
 		dev.SetBool("TransferResumed", true)
 	}
