@@ -183,10 +183,10 @@ func errorDataAd(f *Failure) *classad.Ad {
 	e.SetInt("ErrorCode", int64(f.Code))
 	e.SetString("ErrorString", clean(f.Msg))
 	switch {
-	case !f.Retry:
-		e.SetInt("Retryable", -1)
 	case f.HasRetryAfter:
 		e.SetInt("Retryable", int64(f.RetryAfter.Seconds()+0.999))
+	case !f.Retry:
+		e.SetInt("Retryable", -1)
 	default:
 		e.SetInt("Retryable", 0)
 	}
