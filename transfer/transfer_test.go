@@ -596,3 +596,33 @@ func TestRunWritesIntoPreallocatedOutput(t *testing.T) {
 		t.Errorf("malformed input result: %v %v", ads, err)
 	}
 }
+
+// The shipped example configuration parses, with every setting enabled.
+func TestShippedConfig(t *testing.T) {
+	b, err := os.ReadFile("../configs/transfer-plugin.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if len(l) > 1 && l[0] == '#' && l[1] >= 'a' && l[1] <= 'z' && strings.Contains(l, " = ") {
+			l = l[1:]
+			n++
+		}
+		lines = append(lines, l)
+	}
+	cfg, err := ParseConfig([]byte(strings.Join(lines, "\n")))
+	if err != nil || n < 15 {
+		t.Fatalf("%d settings: %v", n, err)
+	}
+	if len(cfg.TokenHosts) != 2 || cfg.Services[0] != "cloudstore" || cfg.StallTimeout != time.Minute {
+		t.Errorf("%+v", cfg)
+	}
+	if _, err := ParseConfig([]byte("nonsense = 1")); err == nil {
+		t.Error("unknown setting accepted")
+	}
+	if _, err := ParseConfig([]byte("services = https")); err == nil {
+		t.Error("https as a service accepted")
+	}
+}
