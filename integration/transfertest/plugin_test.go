@@ -30,7 +30,7 @@ func newJob(t *testing.T) *job {
 	os.Mkdir(j.creds, 0o700)
 	conf := filepath.Join(d, "plugin.conf")
 	os.WriteFile(conf, []byte("backoff = 0.05\nattempts = 3\nservices = cloudstore\n"), 0o644)
-	j.env = []string{"_CONDOR_CREDS=" + j.creds, "X509_CERT_DIR=" + filepath.Dir(xrd.certs.CAFile),
+	j.env = []string{"_CONDOR_CREDS=" + j.creds, "X509_CERT_DIR=" + filepath.Dir(xrd.Certs.CAFile),
 		"GETTOKEN_TRANSFER_CONFIG=" + conf, "PATH=/usr/bin:/bin", "HOME=" + d}
 	return j
 }
@@ -127,27 +127,29 @@ const rw = "read:/user/{username} write:/user/{username}"
 
 func TestUploadDownloadWithToken(t *testing.T) {
 	j := newJob(t)
-	tok := xrd.mint(t, "alice", rw, time.Now(), 20*time.Minute)
+	tok := mint(t, "alice", rw, time.Now(), 20*time.Minute)
 	j.writeUse("store", tok)
 	want := randomFile(t, filepath.Join(j.iwd, "out.dat"), 3<<20+17)
-	ads, code, log := j.plugin(true, file{"store+davs" + strings.TrimPrefix(xrd.base, "https") + "/user/alice/run1/out.dat", filepath.Join(j.iwd, "out.dat")})
+	ads, code, log := j.plugin(true, file{"store+davs" + strings.TrimPrefix(xrd.Base, "https") + "/user/alice/run1/out.dat", filepath.Join(j.iwd, "out.dat")})
 	if code != 0 || len(ads) != 1 {
 		t.Fatalf("upload exit %d, %d ads\n%s", code, len(ads), log)
 	}
 	success(t, ads[0])
-	got, err := os.ReadFile(filepath.Join(xrd.data, "user/alice/run1/out.dat"))
+	got, err := os.ReadFile(filepath.Join(xrd.Data, "user/alice/run1/out.dat"))
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("file on the server differs (%v)", err)
 	}
-	ads, code, log = j.plugin(false, file{"store+https" + strings.TrimPrefix(xrd.base, "https") + "/user/alice/run1/out.dat", filepath.Join(j.iwd, "back.dat")})
+	ads, code, log = j.plugin(false, file{"store+https" + strings.TrimPrefix(xrd.Base, "https") + "/user/alice/run1/out.dat", filepath.Join(j.iwd, "back.dat")})
 	if code != 0 {
 		t.Fatalf("download exit %d\n%s\n%v", code, log, ads)
 	}
 	success(t, ads[0])
+	// This XRootD has no checksum configured (see package xrootd) and
+	// answers Want-Digest with 405: the plugin must ask again without it.
 	if dev, _ := ads[0].Get("DeveloperData"); true {
 		d, _ := dev.AdValue()
-		if c, _ := d.GetString("TransferChecksum"); c != "adler32" {
-			t.Errorf("XRootD's adler32 checksum not checked: %s\n%s", ads[0], log)
+		if c, _ := d.GetString("TransferChecksum"); c != "" {
+			t.Errorf("checksum %q claimed from a server without checksums: %s\n%s", c, ads[0], log)
 		}
 	}
 	got, _ = os.ReadFile(filepath.Join(j.iwd, "back.dat"))
@@ -157,4 +159,13 @@ func TestUploadDownloadWithToken(t *testing.T) {
 	if strings.Contains(log, tok) {
 		t.Error("token in the plugin's log")
 	}
+}
+
+func mint(t *testing.T, user, template string, now time.Time, lifetime time.Duration) string {
+	t.Helper()
+	tok, err := xrd.Mint(user, template, now, lifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -25,14 +25,14 @@ func errorData(t *testing.T, a *classad.Ad) *classad.Ad {
 	return e
 }
 
-func hostURL(scheme, p string) string { return scheme + strings.TrimPrefix(xrd.base, "https") + p }
+func hostURL(scheme, p string) string { return scheme + strings.TrimPrefix(xrd.Base, "https") + p }
 
 // A token with only the read scope: XRootD refuses the upload, the
 // plugin reports an Authorization failure and exits 1, and the token is
 // in neither the result ad nor the log.
 func TestNoWriteScopeRefused(t *testing.T) {
 	j := newJob(t)
-	tok := xrd.mint(t, "alice", "read:/user/{username}", time.Now(), 20*time.Minute)
+	tok := mint(t, "alice", "read:/user/{username}", time.Now(), 20*time.Minute)
 	j.writeUse("store", tok)
 	randomFile(t, filepath.Join(j.iwd, "ro.dat"), 1000)
 	ads, code, log := j.plugin(true, file{hostURL("store+davs", "/user/alice/ro.dat"), filepath.Join(j.iwd, "ro.dat")})
@@ -49,7 +49,7 @@ func TestNoWriteScopeRefused(t *testing.T) {
 	if code, _ := e.GetInt("ErrorCode"); code != 403 {
 		t.Errorf("ErrorCode %d", code)
 	}
-	if _, err := os.Stat(filepath.Join(xrd.data, "user/alice/ro.dat")); err == nil {
+	if _, err := os.Stat(filepath.Join(xrd.Data, "user/alice/ro.dat")); err == nil {
 		t.Error("file created on the server")
 	}
 	if strings.Contains(ads[0].String(), tok) || strings.Contains(log, tok) {
@@ -63,9 +63,9 @@ func TestNoWriteScopeRefused(t *testing.T) {
 // cloudstore_<handle>.use.
 func TestHandlesPickTheirFiles(t *testing.T) {
 	j := newJob(t)
-	j.writeUse("store_alice", xrd.mint(t, "alice", rw, time.Now(), 20*time.Minute))
-	j.writeUse("store_bob", xrd.mint(t, "bob", rw, time.Now(), 20*time.Minute))
-	j.writeUse("cloudstore_bob", xrd.mint(t, "bob", rw, time.Now(), 20*time.Minute))
+	j.writeUse("store_alice", mint(t, "alice", rw, time.Now(), 20*time.Minute))
+	j.writeUse("store_bob", mint(t, "bob", rw, time.Now(), 20*time.Minute))
+	j.writeUse("cloudstore_bob", mint(t, "bob", rw, time.Now(), 20*time.Minute))
 	randomFile(t, filepath.Join(j.iwd, "h.dat"), 5000)
 	local := filepath.Join(j.iwd, "h.dat")
 	ads, code, log := j.plugin(true,
@@ -89,7 +89,7 @@ func TestHandlesPickTheirFiles(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"user/alice/h/a.dat", "user/bob/h/b.dat", "user/bob/h/c.dat"} {
-		if _, err := os.Stat(filepath.Join(xrd.data, p)); err != nil {
+		if _, err := os.Stat(filepath.Join(xrd.Data, p)); err != nil {
 			t.Errorf("%s not on the server: %v", p, err)
 		}
 	}
@@ -99,9 +99,9 @@ func TestHandlesPickTheirFiles(t *testing.T) {
 // replacement, picks it up and transfers with it.
 func TestExpiredTokenReplaced(t *testing.T) {
 	j := newJob(t)
-	j.writeUse("store", xrd.mint(t, "alice", rw, time.Now().Add(-time.Hour), 20*time.Minute))
-	want := randomFile(t, filepath.Join(xrd.data, "user/alice/fresh.dat"), 4096)
-	os.Chown(filepath.Join(xrd.data, "user/alice/fresh.dat"), 65534, 65534)
+	j.writeUse("store", mint(t, "alice", rw, time.Now().Add(-time.Hour), 20*time.Minute))
+	want := randomFile(t, filepath.Join(xrd.Data, "user/alice/fresh.dat"), 4096)
+	os.Chown(filepath.Join(xrd.Data, "user/alice/fresh.dat"), 65534, 65534)
 	cmd, in, out, _ := j.command(false, file{hostURL("store+https", "/user/alice/fresh.dat"), filepath.Join(j.iwd, "fresh.dat")})
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -127,7 +127,7 @@ func TestExpiredTokenReplaced(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatal("plugin did not wait for a fresh token")
 	}
-	j.writeUse("store", xrd.mint(t, "alice", rw, time.Now(), 20*time.Minute))
+	j.writeUse("store", mint(t, "alice", rw, time.Now(), 20*time.Minute))
 	err := cmd.Wait()
 	pw.Close()
 	ads, code, _ := j.results(in, out, err, "")
@@ -144,7 +144,7 @@ func TestExpiredTokenReplaced(t *testing.T) {
 // A missing token file, and no token at all: clear errors.
 func TestMissingAndNoToken(t *testing.T) {
 	j := newJob(t)
-	os.WriteFile(filepath.Join(xrd.data, "user/pub.dat"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(xrd.Data, "user/pub.dat"), []byte("x"), 0o644)
 	ads, code, _ := j.plugin(false,
 		file{hostURL("nosuch+https", "/user/pub.dat"), filepath.Join(j.iwd, "a")},
 		file{hostURL("https", "/user/pub.dat"), filepath.Join(j.iwd, "b")},
@@ -170,14 +170,14 @@ func TestMissingAndNoToken(t *testing.T) {
 // a temporary file.
 func TestDiskFullDownload(t *testing.T) {
 	j := newJob(t)
-	j.writeUse("store", xrd.mint(t, "alice", rw, time.Now(), 20*time.Minute))
+	j.writeUse("store", mint(t, "alice", rw, time.Now(), 20*time.Minute))
 	small := filepath.Join(t.TempDir(), "small")
 	os.Mkdir(small, 0o755)
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v %s", err, out)
 	}
 	defer syscall.Unmount(small, 0)
-	randomFile(t, filepath.Join(xrd.data, "user/alice/big.dat"), 3<<20)
+	randomFile(t, filepath.Join(xrd.Data, "user/alice/big.dat"), 3<<20)
 	ads, code, log := j.plugin(false, file{hostURL("store+https", "/user/alice/big.dat"), filepath.Join(small, "big.dat")})
 	if code != 1 {
 		t.Fatalf("exit %d\n%s", code, log)
