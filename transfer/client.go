@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -219,6 +220,9 @@ func (c *Client) do(ctx context.Context, t Target, r request) (*http.Response, *
 		}
 		if c.debug {
 			c.logf("%s %s (token %v)", r.method, Redacted(cur), req.Header.Get("Authorization") != "")
+			req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+				GotConn: func(i httptrace.GotConnInfo) { c.logf("connection to %s reused %v", cur.Host, i.Reused) },
+			}))
 		}
 		resp, err := c.hc.Do(req)
 		if err != nil {

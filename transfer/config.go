@@ -48,7 +48,9 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// MaxRedirects bounds redirects per request.
 	MaxRedirects int
-	// Checksum asks for and checks Repr-Digest/Digest on downloads.
+	// Checksum asks servers for Repr-Digest/Digest on downloads
+	// (Want-Repr-Digest, Want-Digest). A checksum a server sends is
+	// checked either way.
 	Checksum bool
 	// MkCol creates missing parent collections on 409 for dav/davs uploads.
 	MkCol bool
@@ -69,7 +71,7 @@ func DefaultConfig() Config {
 		StallTimeout:   60 * time.Second,
 		ConnectTimeout: 30 * time.Second,
 		MaxRedirects:   30,
-		Checksum:       true,
+		Checksum:       false,
 		MkCol:          true,
 		TokenWait:      30 * time.Second,
 	}

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -498,9 +499,15 @@ type writeErr struct{ err error }
 
 func (e *writeErr) Error() string { return e.err.Error() }
 
+// copyBufs recycles copy buffers: with many small files a fresh 256 KiB
+// buffer per file is most of the plugin's work (allocation and GC).
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // copyBuffer copies with a large buffer, telling write errors apart.
 func copyBuffer(dst io.Writer, src io.Reader) (int64, error) {
-	buf := make([]byte, 256<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	var n int64
 	for {
 		k, rerr := src.Read(buf)

@@ -29,7 +29,7 @@ func newJob(t *testing.T) *job {
 	os.Mkdir(j.iwd, 0o755)
 	os.Mkdir(j.creds, 0o700)
 	conf := filepath.Join(d, "plugin.conf")
-	os.WriteFile(conf, []byte("backoff = 0.05\nattempts = 3\nservices = cloudstore\n"), 0o644)
+	os.WriteFile(conf, []byte("backoff = 0.05\nattempts = 3\nservices = cloudstore\nchecksum = true\n"), 0o644)
 	j.env = []string{"_CONDOR_CREDS=" + j.creds, "X509_CERT_DIR=" + filepath.Dir(xrd.Certs.CAFile),
 		"GETTOKEN_TRANSFER_CONFIG=" + conf, "PATH=/usr/bin:/bin", "HOME=" + d}
 	return j
