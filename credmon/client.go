@@ -257,17 +257,17 @@ func (p *ClientProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refre
 func tokenLifetime(tok *oauth2.Token) time.Duration {
 	switch v := tok.Extra("expires_in").(type) {
 	case float64:
-		return time.Duration(v) * time.Second
+		return secondsDuration(v)
 	case json.Number:
 		if f, err := v.Float64(); err == nil {
-			return time.Duration(f) * time.Second
+			return secondsDuration(f)
 		}
 	case string:
-		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-			return time.Duration(n) * time.Second
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			return secondsDuration(f)
 		}
 	}
-	return time.Duration(tok.ExpiresIn) * time.Second
+	return secondsDuration(float64(tok.ExpiresIn))
 }
 
 // NextRefresh implements Provider: half-way through the token's life

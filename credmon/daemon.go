@@ -116,8 +116,9 @@ type job struct {
 // result is a worker's outcome.
 type result struct {
 	c       *cred
-	sig     fileSig // the .top the provider was given
-	readErr error   // the .top could not be read: no provider call
+	dir     *tokenfile.Dir // the user directory, opened by the worker (nil if it could not be)
+	sig     fileSig        // the .top the provider was given
+	readErr error          // the .top could not be read: no provider call
 	out     Refreshed
 	err     error
 }
@@ -142,6 +143,7 @@ type Daemon struct {
 	afterPass func(PassStats)
 	euid      int
 	owner     *tokenfile.Owner
+	rootDir   *tokenfile.Dir // the credential directory, opened by Run
 
 	rescan  chan struct{}
 	running atomic.Bool
@@ -175,6 +177,11 @@ type Daemon struct {
 	watchDone    chan watchReport
 	rootChanged  map[string]struct{} // root events while the start-up watches are added
 	results      chan result
+	knobsLoading bool       // classifyPending's lookup is running
+	knobsDone    chan error // its outcome
+	// beforeWork, when set (tests), runs on the worker before it opens
+	// the user directory.
+	beforeWork func(Cred)
 }
 
 // New returns a daemon for cfg.
@@ -201,6 +208,7 @@ func New(cfg Config) (*Daemon, error) {
 		dirty:      map[string]struct{}{},
 		users:      map[string]*userDir{},
 		watchDone:  make(chan watchReport, 1),
+		knobsDone:  make(chan error, 1),
 		racyWindow: racyWindow,
 		deepEvery:  DeepInterval,
 	}
@@ -252,6 +260,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if !d.running.CompareAndSwap(false, true) {
 		return errors.New("credmon: Run called twice")
 	}
+	// Every file operation below is relative to this handle (and to the
+	// user directories opened from it), never to a path walked again.
+	rootDir, err := tokenfile.OpenDir(d.root)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCredDir, err)
+	}
+	d.rootDir = rootDir
+	defer rootDir.Close()
 	// Refreshes are not cancelled by ctx: a stop lets them finish.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -318,7 +334,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			c := d.queue[0]
 			next = job{c: c, cred: d.credOf(c), p: d.prov[c.class]}
 		}
-		if d.completePending && d.inflight == 0 && !dueNow && !d.stopping {
+		if d.completePending && d.inflight == 0 && !dueNow && !d.stopping && !d.knobsLoading {
 			d.complete()
 		}
 		wake := d.nextFull
@@ -354,6 +370,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			if d.watchEvent(ev) {
 				arm()
 			}
+		case err := <-d.knobsDone:
+			d.knobsLoaded(ctx, err)
 		case rep := <-d.watchDone:
 			d.watchesReady(ctx, rep)
 		case err, ok := <-werrs:
@@ -462,7 +480,7 @@ func (d *Daemon) complete() {
 		go d.w.watchAll(names, d.watchDone)
 	}
 	d.completePending = false
-	if err := touch(d.root + "/" + CompleteFile); err != nil {
+	if err := d.rootDir.Touch(CompleteFile, 0o644); err != nil {
 		d.log.Error(fmt.Sprintf("Cannot touch %s: %v", d.root+"/"+CompleteFile, err))
 	}
 	if !d.seedsRefined {
@@ -487,7 +505,18 @@ func (d *Daemon) complete() {
 // take the worker with it.
 func (d *Daemon) work(ctx context.Context, j job) result {
 	r := result{c: j.c}
-	top, sig, err := readChecked(j.cred.Top(), d.euid)
+	if d.beforeWork != nil {
+		d.beforeWork(j.cred)
+	}
+	ud, err := d.rootDir.OpenDir(j.cred.User)
+	if err != nil {
+		r.readErr = err
+		return r
+	}
+	r.dir = ud
+	cr := j.cred
+	cr.Dir = ud
+	top, sig, err := readAt(ud, cr.Name+".top", false)
 	r.sig = sig
 	if err != nil {
 		r.readErr = err
@@ -506,7 +535,7 @@ func (d *Daemon) work(ctx context.Context, j job) result {
 				ch <- outcome{err: fmt.Errorf("the %s provider panicked (%T)", j.p.Kind(), v)}
 			}
 		}()
-		out, err := j.p.Refresh(cctx, j.cred, top)
+		out, err := j.p.Refresh(cctx, cr, top)
 		ch <- outcome{out, err}
 	}()
 	abandon := time.NewTimer(d.timeout + abandonGrace)
@@ -524,6 +553,9 @@ func (d *Daemon) work(ctx context.Context, j job) result {
 // and .top files and removes credentials.
 func (d *Daemon) handle(r result) {
 	d.inflight--
+	if r.dir != nil {
+		defer r.dir.Close()
+	}
 	c := r.c
 	changed := c.has(fChangedInFlight)
 	c.clear(fInflight | fChangedInFlight)
@@ -532,6 +564,7 @@ func (d *Daemon) handle(r result) {
 	}
 	plog := d.plog[c.class]
 	cr := d.credOf(c)
+	cr.Dir = r.dir
 	now := d.now()
 	if r.readErr != nil {
 		var bad *BadFileError
@@ -594,17 +627,19 @@ func (d *Daemon) write(c *cred, cr Cred, r result, now time.Time) {
 	}
 	c.sig = r.sig
 	if r.out.Top != nil {
-		if cur := lstatSig(cr.Top()); cur != r.sig {
+		if cur := statSig(cr.Dir, cr.Name+".top"); cur != r.sig {
 			d.queue.schedule(c, 0) // re-stored meanwhile: the credd's copy wins
 			return
 		}
-		if err := tokenfile.Write(cr.Top(), r.out.Top, tokenfile.Options{Mode: 0o600, AllowForeign: true, Chown: d.owner}); err != nil {
+		// Synced, file and directory: a refresh token the IdP rotated
+		// must survive a power failure (the old one is dead).
+		if err := cr.Dir.WriteAtomic(cr.Name+".top", r.out.Top, tokenfile.Options{Mode: 0o600, AllowForeign: true, Chown: d.owner}); err != nil {
 			d.fail(c, cr, now, fmt.Errorf("writing %s: %w", cr.Top(), err))
 			return
 		}
-		c.sig = lstatSig(cr.Top())
+		c.sig = statSig(cr.Dir, cr.Name+".top")
 	}
-	if err := tokenfile.Write(cr.Use(), r.out.Use, tokenfile.Options{Mode: 0o400, AllowForeign: true, Chown: d.owner, NoSync: true}); err != nil {
+	if err := cr.Dir.WriteAtomic(cr.Name+".use", r.out.Use, tokenfile.Options{Mode: 0o400, AllowForeign: true, Chown: d.owner, NoSync: true}); err != nil {
 		d.fail(c, cr, now, fmt.Errorf("writing %s: %w", cr.Use(), err))
 		return
 	}
@@ -623,15 +658,15 @@ func (d *Daemon) write(c *cred, cr Cred, r result, now time.Time) {
 // reports them in the same pass.
 func (d *Daemon) remove(c *cred, cr Cred, r result, changed bool) {
 	plog := d.plog[c.class]
-	if changed || lstatSig(cr.Top()) != r.sig {
+	if changed || statSig(cr.Dir, cr.Name+".top") != r.sig {
 		plog.Info(fmt.Sprintf("Not deleting %s token for user %s: its .top was stored again meanwhile", cr.Name, cr.User))
 		d.queue.schedule(c, 0)
 		return
 	}
 	plog.Warn(fmt.Sprintf("Deleting %s token for user %s: %v", cr.Name, cr.User, r.err))
-	for _, p := range []string{cr.Top(), cr.Use()} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			plog.Error(fmt.Sprintf("Cannot remove %s: %v", p, err))
+	for _, name := range []string{cr.Name + ".top", cr.Name + ".use"} {
+		if err := cr.Dir.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			plog.Error(fmt.Sprintf("Cannot remove %s: %v", cr.Dir.Join(name), err))
 		}
 	}
 	delete(d.creds, c.key)
@@ -651,21 +686,6 @@ func (d *Daemon) remove(c *cred, cr Cred, r result, changed bool) {
 			}
 		}
 	}
-}
-
-// touch creates path or updates its times, never following a symlink.
-func touch(path string) error {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0o644)
-	if err != nil {
-		return &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	now := time.Now()
-	tv := []unix.Timeval{unix.NsecToTimeval(now.UnixNano()), unix.NsecToTimeval(now.UnixNano())}
-	if err := unix.Futimes(fd, tv); err != nil {
-		return &fs.PathError{Op: "utimes", Path: path, Err: err}
-	}
-	return nil
 }
 
 // DefaultName is the daemon name when -n is not given: the master's
@@ -725,6 +745,9 @@ type PerName struct {
 	Providers map[string]Provider
 	// Build, when set, makes the provider of a name not in Providers.
 	Build func(name string) (Provider, error)
+	// Unbuilt, when set, is NextRefresh for a name whose provider is not
+	// built yet.
+	Unbuilt func(c Cred, use []byte, written time.Time) time.Time
 
 	mu   sync.Mutex
 	errs map[string]error
@@ -776,9 +799,22 @@ func (m *PerName) Refresh(ctx context.Context, c Cred, top []byte) (Refreshed, e
 }
 
 // NextRefresh implements Provider (written, for a name no provider serves).
+// NextRefresh runs on the daemon's goroutine, so it never builds a
+// provider (that reads configuration and key files): a name whose
+// provider is not built yet gets Unbuilt's answer (written when nil).
 func (m *PerName) NextRefresh(c Cred, use []byte, written time.Time) time.Time {
-	if p, err := m.lookup(c); err == nil {
+	name, ok := m.Classifier.ProviderName(c.Name)
+	if !ok {
+		return written
+	}
+	m.mu.Lock()
+	p := m.Providers[name]
+	m.mu.Unlock()
+	if p != nil {
 		return p.NextRefresh(c, use, written)
+	}
+	if m.Unbuilt != nil {
+		return m.Unbuilt(c, use, written)
 	}
 	return written
 }

@@ -266,7 +266,7 @@ func TestErrDeleteRemovesAndCascades(t *testing.T) {
 			return Refreshed{}, fmt.Errorf("permission denied: %w", ErrDelete)
 		case strings.Contains(c.Name, "_"):
 			parent := c.Name[:strings.LastIndex(c.Name, "_")]
-			if _, err := os.Stat(filepath.Join(c.Dir(), parent+".top")); err != nil {
+			if _, err := c.Dir.Stat(parent + ".top"); err != nil {
 				return Refreshed{}, fmt.Errorf("parent .top not available: %w", ErrDelete)
 			}
 		}
@@ -577,7 +577,7 @@ func TestClientIDLookupFailureRetries(t *testing.T) {
 	if n := len(vp.drain()); n != 0 {
 		t.Fatalf("classified without its knobs: %d calls", n)
 	}
-	if h.log.count("Cannot classify 1 new credentials: reading the HTCondor configuration: condor_config_val exploded") != 1 {
+	if h.log.count(`Cannot classify new credentials count=1 error="reading the HTCondor configuration: condor_config_val exploded"`) != 1 {
 		t.Errorf("log:\n%s", h.log.String())
 	}
 	h.src.mu.Lock()
@@ -707,7 +707,9 @@ func (p *scriptedProvider) Refresh(ctx context.Context, c Cred, top []byte) (Ref
 			break
 		}
 	}
-	cl := refreshCall{Cred: c, Top: string(top)}
+	cc := c
+	cc.Dir = nil // compared by value in the tests
+	cl := refreshCall{Cred: cc, Top: string(top)}
 	p.mu.Lock()
 	p.calls = append(p.calls, cl)
 	answer := p.answer

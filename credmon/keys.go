@@ -15,7 +15,8 @@ import (
 	"os"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/google/renameio/v2"
+
+	"github.com/vaultcred/gettoken/internal/tokenfile"
 )
 
 // Default locations of the local issuer's key pair: the defaults of
@@ -203,7 +204,10 @@ func WriteKeyPair(key crypto.Signer, privatePath, publicPath string) error {
 	if err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(privatePath, priv, 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
+	// Through tokenfile: the temporary file is made next to the key (a
+	// general-purpose temporary directory such as /tmp is never used for
+	// a private key), synced, and renamed into place.
+	if err := tokenfile.Write(privatePath, priv, tokenfile.Options{Mode: 0o600, AllowForeign: true}); err != nil {
 		return fmt.Errorf("writing the private key: %w", err)
 	}
 	if publicPath == "" {
@@ -217,7 +221,7 @@ func writePublicKey(pub crypto.PublicKey, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(path, data, 0o644, renameio.WithStaticPermissions(0o644)); err != nil {
+	if err := tokenfile.Write(path, data, tokenfile.Options{Mode: 0o644, AllowForeign: true}); err != nil {
 		return fmt.Errorf("writing the public key: %w", err)
 	}
 	return nil

@@ -70,7 +70,7 @@ func TestLogFileRotation(t *testing.T) {
 		t.Errorf("second rotation: .old %q", old)
 	}
 	fi, _ := os.Stat(path)
-	if fi.Mode().Perm() != 0o644 {
+	if fi.Mode().Perm() != LogMode {
 		t.Errorf("mode %v", fi.Mode())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -81,6 +82,10 @@ type OAuthConfig struct {
 	// and <PROVIDER>_TOKEN_URL when the .meta lacks those fields. nil: no
 	// knobs.
 	Lookup func(name string) (string, bool)
+	// Peek is Lookup without asking HTCondor: only values already known.
+	// NextRefresh, which runs on the daemon's own goroutine, uses it, so
+	// that no condor_config_val run ever stalls the daemon. nil: Lookup.
+	Peek func(name string) (string, bool)
 	// HTTPClient sends the token requests; nil means a client with the
 	// system's CAs and no proxy settings beyond the environment's.
 	HTTPClient *http.Client
@@ -156,12 +161,24 @@ type oauthMeta struct {
 	UseRefreshToken *bool  `json:"use_refresh_token"`
 }
 
-// readOAuthMeta reads c's .meta; a missing file is an empty meta.
+// readOAuthMeta reads c's .meta through c's directory handle, with the
+// rules of every .top (no symlink, regular file, so never a FIFO, owned
+// by root or the daemon, at most MaxFileSize); a missing file is an empty
+// meta. A file those rules refuse is ErrInvalid.
 func readOAuthMeta(c Cred) (oauthMeta, bool, error) {
 	var m oauthMeta
-	b, err := os.ReadFile(c.Meta())
-	if errors.Is(err, os.ErrNotExist) {
+	dir, done, err := c.OpenDir()
+	if err != nil {
+		return m, false, fmt.Errorf("opening %s: %w", c.DirPath(), err)
+	}
+	defer done()
+	b, _, err := readAt(dir, c.Name+".meta", false)
+	if errors.Is(err, fs.ErrNotExist) {
 		return m, false, nil
+	}
+	var bad *BadFileError
+	if errors.As(err, &bad) {
+		return m, false, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if err != nil {
 		return m, false, fmt.Errorf("reading %s: %w", c.Meta(), err)
@@ -184,7 +201,19 @@ func oauthKnobNames(c Cred) []string {
 
 // knob returns <NAME>_<x> for the first of c's names that defines it.
 func (p *OAuthProvider) knob(c Cred, x string) string {
-	k := knobReader{lookup: p.cfg.Lookup}
+	return p.knobWith(p.cfg.Lookup, c, x)
+}
+
+// peek is knob with only the values known already (see OAuthConfig.Peek).
+func (p *OAuthProvider) peek(c Cred, x string) string {
+	if p.cfg.Peek == nil {
+		return p.knob(c, x)
+	}
+	return p.knobWith(p.cfg.Peek, c, x)
+}
+
+func (p *OAuthProvider) knobWith(lookup func(string) (string, bool), c Cred, x string) string {
+	k := knobReader{lookup: lookup}
 	for _, n := range oauthKnobNames(c) {
 		if v, ok := k.get(n + "_" + x); ok {
 			return v
@@ -193,7 +222,10 @@ func (p *OAuthProvider) knob(c Cred, x string) string {
 	return ""
 }
 
-// endpoint resolves the client id, secret and token URL of c.
+// endpoint resolves the client id, secret and token URL of c. The site's
+// secret (<NAME>_CLIENT_SECRET_FILE) is only ever sent to the site's
+// token URL (<NAME>_TOKEN_URL): a .meta, which others than root can
+// write, that names another token_url must bring its own client_secret.
 func (p *OAuthProvider) endpoint(c Cred) (oauthMeta, error) {
 	m, _, err := readOAuthMeta(c)
 	if err != nil {
@@ -202,11 +234,17 @@ func (p *OAuthProvider) endpoint(c Cred) (oauthMeta, error) {
 	if m.ClientID == "" {
 		m.ClientID = p.knob(c, "CLIENT_ID")
 	}
-	if m.TokenURL == "" {
-		m.TokenURL = p.knob(c, "TOKEN_URL")
+	confURL := p.knob(c, "TOKEN_URL")
+	metaURL := m.TokenURL != ""
+	if !metaURL {
+		m.TokenURL = confURL
 	}
 	if m.ClientSecret == "" {
 		if f := p.knob(c, "CLIENT_SECRET_FILE"); f != "" {
+			if metaURL && !sameURL(m.TokenURL, confURL) {
+				return m, fmt.Errorf("%w: %s names a token_url but no client_secret, and the configured %s_CLIENT_SECRET_FILE is only sent to %s_TOKEN_URL",
+					ErrInvalid, c.Meta(), strings.ToUpper(oauthKnobNames(c)[0]), strings.ToUpper(oauthKnobNames(c)[0]))
+			}
 			s, err := readSecretFile(f)
 			if err != nil {
 				return m, err
@@ -224,6 +262,18 @@ func (p *OAuthProvider) endpoint(c Cred) (oauthMeta, error) {
 		return m, err
 	}
 	return m, nil
+}
+
+// sameURL reports whether a and b name the same endpoint (scheme and host
+// compared case-insensitively, the rest exactly).
+func sameURL(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil || a == "" || b == "" {
+		return false
+	}
+	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host) &&
+		ua.Path == ub.Path && ua.RawQuery == ub.RawQuery && ua.User == nil && ub.User == nil
 }
 
 // readSecretFile reads a client secret file (white space trimmed).
@@ -346,7 +396,7 @@ func (p *OAuthProvider) NextRefresh(c Cred, use []byte, written time.Time) time.
 	}
 	tokenURL := m.TokenURL
 	if tokenURL == "" {
-		tokenURL = p.knob(c, "TOKEN_URL")
+		tokenURL = p.peek(c, "TOKEN_URL")
 	}
 	f := 0.5
 	if isBoxTokenURL(tokenURL) {
@@ -354,7 +404,7 @@ func (p *OAuthProvider) NextRefresh(c Cred, use []byte, written time.Time) time.
 	}
 	var life time.Duration
 	if s, ok := numberField(u["expires_in"]); ok && s > 0 {
-		life = time.Duration(s * float64(time.Second))
+		life = secondsDuration(s)
 	} else {
 		var at string
 		_ = json.Unmarshal(u["access_token"], &at)
@@ -366,6 +416,24 @@ func (p *OAuthProvider) NextRefresh(c Cred, use []byte, written time.Time) time.
 	}
 	d := time.Duration(float64(life) * f)
 	return written.Add(max(d, min(time.Minute, life)))
+}
+
+// maxLifetime caps a token lifetime read from a response: any larger
+// expires_in (1e10 s, say) means "practically never expires", and must
+// not overflow a time.Duration into a negative value (which would make
+// the daemon refresh every minute).
+const maxLifetime = 100 * 365 * 24 * time.Hour
+
+// secondsDuration converts a number of seconds from a token response to a
+// duration, capped at maxLifetime (and 0 for what is not positive).
+func secondsDuration(s float64) time.Duration {
+	switch {
+	case !(s > 0): // also NaN
+		return 0
+	case s >= maxLifetime.Seconds():
+		return maxLifetime
+	}
+	return time.Duration(s * float64(time.Second))
 }
 
 // numberField reads a JSON number or a string holding one.

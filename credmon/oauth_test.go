@@ -82,7 +82,7 @@ func tokenReply(status int, body string) func(http.ResponseWriter, *http.Request
 func oauthCred(t *testing.T, name string, meta map[string]any) Cred {
 	t.Helper()
 	c := Cred{Root: t.TempDir(), User: "alice", Name: name}
-	if err := os.Mkdir(c.Dir(), 0o700); err != nil {
+	if err := os.Mkdir(c.DirPath(), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if meta != nil {

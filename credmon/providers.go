@@ -20,7 +20,8 @@ func init() {
 	Register(ProviderFactory{
 		Class: ClassOAuth,
 		New: func(ctx context.Context, env ProviderEnv) (Provider, error) {
-			return NewOAuthProvider(OAuthConfig{Lookup: lazyLookup(env.Knobs), Log: env.Log}), nil
+			peek := func(name string) (string, bool) { v, ok, _ := env.Knobs.Cached(name); return v, ok }
+			return NewOAuthProvider(OAuthConfig{Lookup: lazyLookup(env.Knobs), Peek: peek, Log: env.Log}), nil
 		},
 	})
 	Register(ProviderFactory{
@@ -127,5 +128,8 @@ func perName(kind string, env ProviderEnv, configure func(name string, lookup fu
 	return &PerName{KindName: kind, Classifier: env.Classifier, Build: func(name string) (Provider, error) {
 		lookup := batchLookup(env.Knobs, func(l func(string) (string, bool)) { configure(name, l) })
 		return build(name, lookup)
+	}, Unbuilt: func(c Cred, use []byte, written time.Time) time.Time {
+		// Both kinds write formatIssuedUse's .use.
+		return issuedNextRefresh(use, written, DefaultTokenLifetime)
 	}}
 }

@@ -129,7 +129,8 @@ type Info struct {
 	Mtime, Ctime time.Time
 }
 
-func infoOf(st *unix.Stat_t) Info {
+// InfoOf converts a stat(2) result (from a Dir.Fd call) to an Info.
+func InfoOf(st *unix.Stat_t) Info {
 	m := fs.FileMode(st.Mode & 0o777)
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
@@ -182,7 +183,7 @@ func (d *Dir) Stat(name string) (Info, error) {
 		}
 		return Info{}, &fs.PathError{Op: "stat", Path: d.Join(name), Err: err}
 	}
-	return infoOf(&st), nil
+	return InfoOf(&st), nil
 }
 
 // Checks are the rules ReadFile applies to a file before reading it. The
@@ -298,7 +299,7 @@ func (d *Dir) ReadFile(name string, c Checks) ([]byte, Info, error) {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return nil, Info{}, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
-	fi := infoOf(&st)
+	fi := InfoOf(&st)
 	if err := c.Check(path, fi); err != nil {
 		return nil, fi, err
 	}
@@ -429,9 +430,13 @@ func (d *Dir) WriteAtomic(name string, data []byte, o Options) error {
 		if err := d.Sync(); err != nil {
 			return &WriteError{"renaming", path, err}
 		}
+		dirSynced(d)
 	}
 	return nil
 }
+
+// dirSynced is called after WriteAtomic synced a directory (tests).
+var dirSynced = func(*Dir) {}
 
 // Sync flushes the directory itself (its entries) to stable storage.
 func (d *Dir) Sync() error {

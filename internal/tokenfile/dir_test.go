@@ -210,3 +210,34 @@ func TestDirWriteAtomicTempsAndSweep(t *testing.T) {
 		t.Error("write on a closed Dir")
 	}
 }
+
+// TestWriteAtomicSyncsTheDirectory: a synced write also syncs the
+// directory after the rename (a rotated refresh token must survive a
+// power failure); NoSync does neither.
+func TestWriteAtomicSyncsTheDirectory(t *testing.T) {
+	dir := t.TempDir()
+	d, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	n := 0
+	dirSynced = func(s *Dir) {
+		if s == d {
+			n++
+		}
+	}
+	defer func() { dirSynced = func(*Dir) {} }()
+	if err := d.WriteAtomic("a.top", []byte("x"), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteAtomic("a.use", []byte("x"), Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(filepath.Join(dir, "b"), []byte("x"), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("directory synced %d times by d, want 1", n)
+	}
+}
