@@ -64,7 +64,7 @@ func TestFirstPassWritesUse(t *testing.T) {
 	if strings.Contains(h.log.String(), "hvs.SECRET") || strings.Contains(h.log.String(), "AT-alice") {
 		t.Errorf("a token reached the log:\n%s", h.log.String())
 	}
-	if h.log.count("VAULT: Successfully refreshed dune token for user alice") != 1 {
+	if h.log.count("VAULT: Successfully refreshed token user=alice token=dune") != 1 {
 		t.Errorf("log:\n%s", h.log.String())
 	}
 }
@@ -199,7 +199,7 @@ func TestBackoffGrowsAndResets(t *testing.T) {
 	if h.exists("alice/dune.use") {
 		t.Fatal("a .use appeared although every refresh failed")
 	}
-	if n := h.log.count("VAULT: Failed to refresh dune token for user alice: boom"); n != 4 {
+	if n := h.log.count(`VAULT: Failed to refresh token user=alice token=dune error="boom: vault said no" failures=`); n != 4 {
 		t.Errorf("%d failure lines, want 4", n)
 	}
 
@@ -309,10 +309,10 @@ func TestErrDeleteRemovesAndCascades(t *testing.T) {
 	if !slices.Equal(got, []string{"alice/dune", "alice/dune_ro", "alice/dune_x", "alice/dune_x_y"}) {
 		t.Errorf("calls in the deleting pass: %v", got)
 	}
-	if n := h.log.count("VAULT: Deleting dune token for user alice: permission denied"); n != 1 {
+	if n := h.log.count(`VAULT: Deleting token user=alice token=dune reason="permission denied`); n != 1 {
 		t.Errorf("deletion logged %d times\n%s", n, h.log.String())
 	}
-	if n := h.log.count("VAULT: Deleting dune_ro token for user alice: parent .top not available"); n != 1 {
+	if n := h.log.count(`VAULT: Deleting token user=alice token=dune_ro reason="parent .top not available`); n != 1 {
 		t.Errorf("handle deletion logged %d times\n%s", n, h.log.String())
 	}
 	h.rescan()
@@ -340,7 +340,7 @@ func TestErrInvalidParksUntilChange(t *testing.T) {
 	if n := len(vp.drain()); n != 1 {
 		t.Fatalf("%d calls for an invalid credential, want 1", n)
 	}
-	if n := h.log.count("until its .top changes: vault_url does not begin"); n != 1 {
+	if n := h.log.count(`until its .top changes user=alice token=dune error="vault_url does not begin`); n != 1 {
 		t.Errorf("logged %d times\n%s", n, h.log.String())
 	}
 	h.writeTop("alice", "dune", topVault)
@@ -391,16 +391,16 @@ func TestBadFilesReportedOnce(t *testing.T) {
 		t.Fatalf("calls %v", got)
 	}
 	for _, w := range []string{
-		"alice/foreign.top is owned by uid 4242",
-		"alice/link.top is a symbolic link",
-		"alice/bad name.top: its name",
-		"alice/b@d.top: its name",
-		"alice/huge.top is larger than",
-		"alice/empty.top is empty",
-		"alice/dir.top is a directory",
-		"creds/evil: a symbolic link, not a user directory",
-		"creds/bad user: its name",
-		"bob/fifo.top is not a regular file",
+		`alice/foreign.top reason="is owned by uid 4242`,
+		`alice/link.top reason="is a symbolic link"`,
+		`alice/bad name.top" reason="its name`,
+		`alice/b@d.top reason="its name`,
+		`alice/huge.top reason="is larger than`,
+		`alice/empty.top reason="is empty"`,
+		`alice/dir.top reason="is a directory"`,
+		`Ignoring a symbolic link in place of a user directory path=` + h.path("evil"),
+		`Ignoring user directory: its name has characters other than letters, digits and - + = _ . dir="` + h.path("bad user"),
+		`bob/fifo.top reason="is not a regular file"`,
 	} {
 		if n := h.log.count(w); n != 1 {
 			t.Errorf("%q logged %d times, want once", w, n)
@@ -415,7 +415,7 @@ func TestBadFilesReportedOnce(t *testing.T) {
 	f.Close()
 	h.rescan()
 	h.rescan()
-	if n := h.log.count("alice/huge.top is larger than"); n != 2 {
+	if n := h.log.count("alice/huge.top reason=\"is larger than"); n != 2 {
 		t.Errorf("changed huge file reported %d times in all, want 2", n)
 	}
 	// Fixing a bad file makes it served.
@@ -497,7 +497,7 @@ func TestRefreshTimeout(t *testing.T) {
 	h.cfg.RefreshTimeout = 50 * time.Millisecond
 	h.writeTop("alice", "dune", topVault)
 	h.start()
-	if n := h.log.count("Failed to refresh dune token for user alice: context deadline exceeded"); n != 1 {
+	if n := h.log.count(`Failed to refresh token user=alice token=dune error="context deadline exceeded"`); n != 1 {
 		t.Errorf("timeout not logged as a failure:\n%s", h.log.String())
 	}
 	if h.exists("alice/dune.use") {
@@ -539,10 +539,10 @@ func TestClassesAndUnservedOnce(t *testing.T) {
 	for range 2 {
 		h.rescan()
 	}
-	if n := h.log.count("Ignoring scitokens token for user alice: it is a LOCAL credential and this daemon has no LOCAL provider"); n != 1 {
+	if n := h.log.count(`Ignoring token user=alice token=scitokens reason="it is a LOCAL credential and this daemon has no LOCAL provider"`); n != 1 {
 		t.Errorf("unserved local warning %d times\n%s", n, h.log.String())
 	}
-	if n := h.log.count("Ignoring trailing_ token for user alice: the name ends in '_'"); n != 1 {
+	if n := h.log.count(`Ignoring token user=alice token=trailing_ reason="the name ends in '_'`); n != 1 {
 		t.Errorf("trailing _ warning %d times", n)
 	}
 	// The <PROVIDER>_CLIENT_ID knobs: one batch (first pass), then cached.
@@ -559,7 +559,7 @@ func TestClassesAndUnservedOnce(t *testing.T) {
 	h.writeTop("alice", "scitokens", "alice")
 	h.rescan()
 	h.rescan()
-	if n := h.log.count("Ignoring scitokens token"); n != 2 {
+	if n := h.log.count("Ignoring token user=alice token=scitokens"); n != 2 {
 		t.Errorf("re-stored unserved .top warned %d times in all, want 2", n)
 	}
 }
@@ -1163,7 +1163,7 @@ func TestMainSignals(t *testing.T) {
 		t.Errorf("exit %d after SIGTERM", c)
 	}
 	log, _ := os.ReadFile(logFile)
-	for _, w := range []string{"Got SIGHUP: Triggering READ of Credential Directory", "Got signal 15", "VAULT: Successfully refreshed dune token for user bob"} {
+	for _, w := range []string{"Got SIGHUP: Triggering READ of Credential Directory", "Got a stop signal: finishing the refreshes in progress, then terminating signal=terminated", "VAULT: Successfully refreshed token user=bob token=dune"} {
 		if !strings.Contains(string(log), w) {
 			t.Errorf("log lacks %q:\n%s", w, log)
 		}
@@ -1242,7 +1242,7 @@ func TestMainLogging(t *testing.T) {
 		if c := m.wait(); c != ExitOK {
 			t.Errorf("exit %d", c)
 		}
-		if !strings.Contains(m.stderr.String(), "Cannot open the log file /nonexistent/dir/log") || !strings.Contains(m.stderr.String(), "Starting condor_credmon_vault") {
+		if !strings.Contains(m.stderr.String(), "Cannot open the log file; logging to stderr only file=/nonexistent/dir/log") || !strings.Contains(m.stderr.String(), "Starting program=condor_credmon_vault") {
 			t.Errorf("stderr:\n%s", m.stderr.String())
 		}
 	})
@@ -1262,7 +1262,7 @@ func TestMainLogging(t *testing.T) {
 			m := startMain(t, append([]string{"-c", dir}, c.args...), newFakeKnobSource(c.kv(logDir)...), []ProviderFactory{})
 			m.waitPass()
 			b, err := os.ReadFile(filepath.Join(logDir, c.file))
-			if err != nil || !strings.Contains(string(b), "Starting condor_credmon_vault") {
+			if err != nil || !strings.Contains(string(b), "Starting program=condor_credmon_vault") {
 				t.Errorf("log %s: %v %q", c.file, err, b)
 			}
 		})
@@ -1366,7 +1366,7 @@ func TestBinary(t *testing.T) {
 			t.Fatal("no exit after SIGTERM")
 		}
 		log, _ := os.ReadFile(logFile)
-		for _, w := range []string{"Got SIGHUP", "Got signal 15", "condor_config_val: command not found"} {
+		for _, w := range []string{"Got SIGHUP", "Got a stop signal", "condor_config_val: command not found"} {
 			if !strings.Contains(string(log), w) {
 				t.Errorf("log lacks %q:\n%s", w, log)
 			}
@@ -1417,7 +1417,7 @@ func TestRestoredDuringRefreshWins(t *testing.T) {
 	if got := h.read("alice/box.use"); got != "new\n" {
 		t.Errorf(".use = %q", got)
 	}
-	if h.log.count("Not deleting box token for user alice: its .top was stored again meanwhile") != 1 {
+	if h.log.count("Not deleting token: its .top was stored again meanwhile user=alice token=box") != 1 {
 		t.Errorf("log:\n%s", h.log.String())
 	}
 }
@@ -1443,10 +1443,10 @@ func TestWriteFailuresKeepTheUse(t *testing.T) {
 	h.nextTick()
 	h.writeTop("empty", "dune", topVault) // newer than its .use: due
 	h.start()
-	if n := h.log.count("Failed to refresh dune token for user alice: writing " + h.path("alice/dune.use")); n != 1 {
+	if n := h.log.count(`Failed to refresh token user=alice token=dune error="writing ` + h.path("alice/dune.use")); n != 1 {
 		t.Errorf("log:\n%s", h.log.String())
 	}
-	if n := h.log.count("Failed to refresh dune token for user empty: the provider returned an empty token"); n != 1 {
+	if n := h.log.count(`Failed to refresh token user=empty token=dune error="the provider returned an empty token"`); n != 1 {
 		t.Errorf("log:\n%s", h.log.String())
 	}
 	if got := h.read("empty/dune.use"); got != "KEEP\n" {

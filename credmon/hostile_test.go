@@ -20,6 +20,11 @@ import (
 	"golang.org/x/oauth2"
 )
 
+// withCtx makes a static lookup an OAuthConfig.Lookup.
+func withCtx(f func(string) (string, bool)) func(context.Context, string) (string, bool) {
+	return func(_ context.Context, n string) (string, bool) { return f(n) }
+}
+
 // peekKnobs is the daemon's OAuthConfig.Peek over k.
 func peekKnobs(k *Knobs) func(string) (string, bool) {
 	return func(n string) (string, bool) { v, ok, _ := k.Cached(n); return v, ok }
@@ -123,7 +128,7 @@ func TestSwappedBeforeTheWorkerOpensIt(t *testing.T) {
 // (first pass never complete, SIGTERM ignored).
 func TestFIFOMetaDoesNotHangTheDaemon(t *testing.T) {
 	h := newDaemonHarness(t)
-	h.prov[ClassOAuth] = NewOAuthProvider(OAuthConfig{Lookup: h.knobs.Lookup, Peek: peekKnobs(h.knobs)})
+	h.prov[ClassOAuth] = NewOAuthProvider(OAuthConfig{Lookup: h.knobs.LookupContext, Peek: peekKnobs(h.knobs)})
 	h.src.vals["BOX_CLIENT_ID"] = "client"
 	h.writeTop("alice", "box", `{"refresh_token":"r0"}`)
 	if err := os.WriteFile(h.path("alice/box.use"), []byte(`{"access_token":"a","expires_in":3600}`), 0o400); err != nil {
@@ -188,7 +193,7 @@ func TestConfiguredSecretNotSentToMetaURL(t *testing.T) {
 	})
 	hc := evil.Client()
 	hc.Transport.(*http.Transport).TLSClientConfig.RootCAs.AddCert(good.Certificate())
-	p := NewOAuthProvider(OAuthConfig{HTTPClient: hc, Lookup: knobs})
+	p := NewOAuthProvider(OAuthConfig{HTTPClient: hc, Lookup: withCtx(knobs)})
 
 	c := oauthCred(t, "box", map[string]any{"token_url": evil.URL + "/token"})
 	_, err := p.Refresh(context.Background(), c, oauthTestTop())

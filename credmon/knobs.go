@@ -86,6 +86,14 @@ func (k *Knobs) Load(ctx context.Context, names ...string) error {
 // loaded is looked up on its own first (with a 10 s timeout); if that
 // fails it is reported undefined and not cached.
 func (k *Knobs) Lookup(name string) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), knobTimeout)
+	defer cancel()
+	return k.LookupContext(ctx, name)
+}
+
+// LookupContext is Lookup within ctx (the caller's deadline, such as a
+// refresh's), with no timeout of its own.
+func (k *Knobs) LookupContext(ctx context.Context, name string) (string, bool) {
 	u := strings.ToUpper(name)
 	k.mu.Lock()
 	v, ok := k.vals[u]
@@ -94,8 +102,6 @@ func (k *Knobs) Lookup(name string) (string, bool) {
 	if known {
 		return v, ok
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), knobTimeout)
-	defer cancel()
 	if err := k.Load(ctx, name); err != nil {
 		return "", false
 	}

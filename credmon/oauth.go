@@ -81,10 +81,12 @@ type OAuthConfig struct {
 	// matching names case-insensitively as HTCondor does. It is used for <PROVIDER>_CLIENT_ID, <PROVIDER>_CLIENT_SECRET_FILE
 	// and <PROVIDER>_TOKEN_URL when the .meta lacks those fields. nil: no
 	// knobs.
-	Lookup func(name string) (string, bool)
+	// The lookup is bounded by ctx, the refresh's own.
+	Lookup func(ctx context.Context, name string) (string, bool)
 	// Peek is Lookup without asking HTCondor: only values already known.
 	// NextRefresh, which runs on the daemon's own goroutine, uses it, so
-	// that no condor_config_val run ever stalls the daemon. nil: Lookup.
+	// that no condor_config_val run ever stalls the daemon. nil: no knobs
+	// in NextRefresh.
 	Peek func(name string) (string, bool)
 	// HTTPClient sends the token requests; nil means a client with the
 	// system's CAs and no proxy settings beyond the environment's.
@@ -105,7 +107,7 @@ type OAuthConfig struct {
 
 // OAuthProvider refreshes OAuth access tokens with the refresh tokens the
 // OAuth credmon web application stored (HTCondor's OAuthCredmon, kind
-// "OAUTH"), condor.md §6.
+// "OAUTH").
 //
 // The .top is JSON {"refresh_token": ..., ["scopes": ..., "audience":
 // ...]}; the .meta is JSON with client_id, client_secret, token_url and
@@ -200,14 +202,17 @@ func oauthKnobNames(c Cred) []string {
 }
 
 // knob returns <NAME>_<x> for the first of c's names that defines it.
-func (p *OAuthProvider) knob(c Cred, x string) string {
-	return p.knobWith(p.cfg.Lookup, c, x)
+func (p *OAuthProvider) knob(ctx context.Context, c Cred, x string) string {
+	if p.cfg.Lookup == nil {
+		return ""
+	}
+	return p.knobWith(func(n string) (string, bool) { return p.cfg.Lookup(ctx, n) }, c, x)
 }
 
 // peek is knob with only the values known already (see OAuthConfig.Peek).
 func (p *OAuthProvider) peek(c Cred, x string) string {
 	if p.cfg.Peek == nil {
-		return p.knob(c, x)
+		return ""
 	}
 	return p.knobWith(p.cfg.Peek, c, x)
 }
@@ -226,21 +231,21 @@ func (p *OAuthProvider) knobWith(lookup func(string) (string, bool), c Cred, x s
 // secret (<NAME>_CLIENT_SECRET_FILE) is only ever sent to the site's
 // token URL (<NAME>_TOKEN_URL): a .meta, which others than root can
 // write, that names another token_url must bring its own client_secret.
-func (p *OAuthProvider) endpoint(c Cred) (oauthMeta, error) {
+func (p *OAuthProvider) endpoint(ctx context.Context, c Cred) (oauthMeta, error) {
 	m, _, err := readOAuthMeta(c)
 	if err != nil {
 		return m, err
 	}
 	if m.ClientID == "" {
-		m.ClientID = p.knob(c, "CLIENT_ID")
+		m.ClientID = p.knob(ctx, c, "CLIENT_ID")
 	}
-	confURL := p.knob(c, "TOKEN_URL")
+	confURL := p.knob(ctx, c, "TOKEN_URL")
 	metaURL := m.TokenURL != ""
 	if !metaURL {
 		m.TokenURL = confURL
 	}
 	if m.ClientSecret == "" {
-		if f := p.knob(c, "CLIENT_SECRET_FILE"); f != "" {
+		if f := p.knob(ctx, c, "CLIENT_SECRET_FILE"); f != "" {
 			if metaURL && !sameURL(m.TokenURL, confURL) {
 				return m, fmt.Errorf("%w: %s names a token_url but no client_secret, and the configured %s_CLIENT_SECRET_FILE is only sent to %s_TOKEN_URL",
 					ErrInvalid, c.Meta(), strings.ToUpper(oauthKnobNames(c)[0]), strings.ToUpper(oauthKnobNames(c)[0]))
@@ -330,7 +335,7 @@ func (p *OAuthProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refres
 	if err != nil {
 		return Refreshed{}, err
 	}
-	m, err := p.endpoint(c)
+	m, err := p.endpoint(ctx, c)
 	if err != nil {
 		return Refreshed{}, fmt.Errorf("OAUTH %s: %w", c.Key(), err)
 	}
@@ -380,7 +385,7 @@ func (p *OAuthProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refres
 }
 
 // NextRefresh implements Provider: written + expires_in * f, f = 0.95 for
-// a box.com token URL and 0.5 otherwise (condor.md §6); never when the
+// a box.com token URL and 0.5 otherwise (as HTCondor's OAuth credmon); never when the
 // .meta says "use_refresh_token": false; at once (written) for a .use
 // that is not JSON. Without expires_in, the access token's exp is used
 // if it is a JWT, else FallbackLifetime. Never sooner than a minute after

@@ -106,6 +106,13 @@ type pendingTop struct {
 	seed      *seedUse
 }
 
+// Messages about files and directories that are skipped.
+const (
+	msgIgnoringFile   = "Ignoring file"
+	msgSymlinkUserDir = "Ignoring a symbolic link in place of a user directory"
+	msgBadUserDirName = "Ignoring user directory: its name has characters other than letters, digits and - + = _ ."
+)
+
 // report remembers a warning about a path, so that it is logged once per
 // change of the file.
 type report struct {
@@ -115,13 +122,13 @@ type report struct {
 
 // reportOnce logs a warning about path unless it was already logged for
 // this version of the file. The memory is kept while the path is seen.
-func (d *Daemon) reportOnce(path string, sig fileSig, msg string, args ...any) {
+func (d *Daemon) reportOnce(path string, sig fileSig, msg string, attrs ...any) {
 	if r, ok := d.reported[path]; ok && r.sig == sig {
 		d.reported[path] = report{sig, d.gen}
 		return
 	}
 	d.reported[path] = report{sig, d.gen}
-	d.log.Warn(fmt.Sprintf(msg, args...))
+	d.log.Warn(msg, attrs...)
 }
 
 // rootSig is the signature of the entry name of the credential
@@ -184,7 +191,7 @@ func (d *Daemon) fullPass(ctx context.Context, deep bool) {
 	if deep {
 		kind = "deep"
 	}
-	d.log.Debug(fmt.Sprintf("Listed %d credentials of %d users in %v (%s pass)", len(d.creds), len(d.users), d.lastListing.Round(time.Microsecond), kind))
+	d.log.Debug("Listed the credential directory", "credentials", len(d.creds), "users", len(d.users), "took", d.lastListing.Round(time.Microsecond), "pass", kind)
 }
 
 // partialPass lists only the given user directories (inotify events).
@@ -196,7 +203,7 @@ func (d *Daemon) partialPass(ctx context.Context, users []string) {
 		only[name] = true
 		path := d.root + "/" + name
 		if !validName(name) {
-			d.reportOnce(path, d.rootSig(name), "Ignoring user directory %s: its name has characters other than letters, digits and - + = _ .", path)
+			d.reportOnce(path, d.rootSig(name), msgBadUserDirName, "dir", path)
 			continue
 		}
 		fi, err := d.rootDir.Stat(name)
@@ -207,7 +214,7 @@ func (d *Daemon) partialPass(ctx context.Context, users []string) {
 		if !fi.Mode.IsDir() {
 			delete(d.users, name)
 			if fi.Mode&fs.ModeSymlink != 0 {
-				d.reportOnce(path, sigOfInfo(fi), "Ignoring %s: a symbolic link, not a user directory", path)
+				d.reportOnce(path, sigOfInfo(fi), msgSymlinkUserDir, "path", path)
 			}
 			continue
 		}
@@ -232,7 +239,7 @@ func (d *Daemon) listRoot(deep bool) bool {
 		return err
 	})
 	if err != nil {
-		d.log.Error(fmt.Sprintf("Cannot list the credential directory %s: %v", d.root, err))
+		d.log.Error("Cannot list the credential directory", "dir", d.root, "error", err)
 		return false
 	}
 	defer unix.Close(fd)
@@ -249,7 +256,7 @@ func (d *Daemon) listRoot(deep bool) bool {
 			entries = append(entries, entry{string(name), typ})
 		}
 	}); err != nil {
-		d.log.Error(fmt.Sprintf("Cannot list the credential directory %s: %v", d.root, err))
+		d.log.Error("Cannot list the credential directory", "dir", d.root, "error", err)
 		return false
 	}
 	var reqs []listReq
@@ -257,12 +264,12 @@ func (d *Daemon) listRoot(deep bool) bool {
 		name := e.name
 		if e.typ == unix.DT_LNK {
 			path := d.root + "/" + name
-			d.reportOnce(path, d.rootSig(name), "Ignoring %s: a symbolic link, not a user directory", path)
+			d.reportOnce(path, d.rootSig(name), msgSymlinkUserDir, "path", path)
 			continue
 		}
 		if !validName(name) {
 			path := d.root + "/" + name
-			d.reportOnce(path, d.rootSig(name), "Ignoring user directory %s: its name has characters other than letters, digits and - + = _ .", path)
+			d.reportOnce(path, d.rootSig(name), msgBadUserDirName, "dir", path)
 			continue
 		}
 		u := d.users[name]
@@ -282,7 +289,7 @@ func (d *Daemon) listRoot(deep bool) bool {
 		case unix.S_IFDIR:
 		case unix.S_IFLNK:
 			path := d.root + "/" + name
-			d.reportOnce(path, sigOf(&st), "Ignoring %s: a symbolic link, not a user directory", path)
+			d.reportOnce(path, sigOf(&st), msgSymlinkUserDir, "path", path)
 			continue
 		default:
 			continue
@@ -579,11 +586,11 @@ func (d *Daemon) applyListing(r listReq, l *dirListing, now time.Time) {
 			// Gone, or replaced by a file: its credentials are dropped.
 			delete(d.users, r.name)
 		case errors.Is(l.err, unix.ELOOP):
-			d.reportOnce(dir, d.rootSig(r.name), "Ignoring %s: a symbolic link, not a user directory", dir)
+			d.reportOnce(dir, d.rootSig(r.name), msgSymlinkUserDir, "path", dir)
 			delete(d.users, r.name)
 		default:
 			// Keep its credentials, and list it again next time.
-			d.reportOnce(dir, d.rootSig(r.name), "Cannot list %s: %v", dir, l.err)
+			d.reportOnce(dir, d.rootSig(r.name), "Cannot list a user directory", "dir", dir, "error", l.err)
 			if u != nil {
 				u.seen, u.sig, u.racy = d.gen, fileSig{}, true
 			}
@@ -594,7 +601,7 @@ func (d *Daemon) applyListing(r listReq, l *dirListing, now time.Time) {
 		d.log.Info("Removed a temporary file left by an interrupted write", "file", dir+"/"+n)
 	}
 	if l.sweepErr != nil {
-		d.reportOnce(dir, l.sig, "Cannot remove a stale temporary file in %s: %v", dir, l.sweepErr)
+		d.reportOnce(dir, l.sig, "Cannot remove a stale temporary file", "dir", dir, "error", l.sweepErr)
 	}
 	if u == nil {
 		u = &userDir{}
@@ -615,11 +622,7 @@ func (d *Daemon) applyListing(r listReq, l *dirListing, now time.Time) {
 		t := &l.tops[i]
 		if t.bad != "" {
 			path := dir + "/" + t.file
-			if t.sig == (fileSig{}) || strings.HasPrefix(t.bad, "its name") {
-				d.reportOnce(path, t.sig, "Ignoring %s: %s", path, t.bad)
-			} else {
-				d.reportOnce(path, t.sig, "Ignoring %s %s", path, t.bad)
-			}
+			d.reportOnce(path, t.sig, msgIgnoringFile, "file", path, "reason", t.bad)
 			continue
 		}
 		d.observe(r.name, t.file[:len(t.file)-4], t.sig, t.hasUse, t.seed)
@@ -681,7 +684,7 @@ func (d *Daemon) decide(tok string) Decision {
 }
 
 func (d *Daemon) warnUnserved(c *cred, dec Decision) {
-	d.log.Warn(fmt.Sprintf("Ignoring %s token for user %s: %s", c.name(), c.user(), dec.Why))
+	d.log.Warn("Ignoring token", "user", c.user(), "token", c.name(), "reason", dec.Why)
 }
 
 // classifyPending classifies the .top files met for the first time. The

@@ -44,7 +44,7 @@ type VaultConfig struct {
 
 // Vault serves .top files written by condor_vault_storer: it reads the
 // access token from the vault_url in the .top with the vault token in it
-// (or in the parent service's .top, for a handle), spec condor.md §5.5.
+// (or in the parent service's .top, for a handle), as HTCondor's VaultCredmon.
 //
 // Differences from HTCondor's VaultCredmon, all deliberate:
 //   - Any explicit or default https port is accepted (the original allows
@@ -83,7 +83,7 @@ func NewVault(cfg VaultConfig) *Vault {
 	if v.hc == nil {
 		v.hc = vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{
 			TLS:                 vaultcred.TLSConfig{CAFile: cfg.CAFile, CAPath: cfg.CADir},
-			Logf:                func(f string, a ...any) { v.log.Info(fmt.Sprintf(f, a...)) },
+			Logf:                func(f string, a ...any) { v.log.Info("Vault client", "message", fmt.Sprintf(f, a...)) },
 			ResolveTTL:          5 * time.Minute,
 			MaxIdleConnsPerHost: max(cfg.Concurrency, 2),
 		})
