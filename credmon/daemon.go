@@ -13,26 +13,26 @@ import (
 
 // Defaults and names of the daemon.
 const (
-	// DefaultConcurrency is the default of CREDMON_MAX_CONCURRENT_REFRESHES.
-	DefaultConcurrency = 32
-	// MaxConcurrency caps CREDMON_MAX_CONCURRENT_REFRESHES.
-	MaxConcurrency = 1024
-	// KnobMaxConcurrent is the knob bounding the refreshes running at once.
-	KnobMaxConcurrent = "CREDMON_MAX_CONCURRENT_REFRESHES"
-	// DefaultRefreshTimeout bounds one Provider.Refresh call.
-	DefaultRefreshTimeout = 30 * time.Second
-	// DefaultInterval is the period of the full pass (the original's 60 s
+	// defaultConcurrency is the default of CREDMON_MAX_CONCURRENT_REFRESHES.
+	defaultConcurrency = 32
+	// maxConcurrency caps CREDMON_MAX_CONCURRENT_REFRESHES.
+	maxConcurrency = 1024
+	// knobMaxConcurrent is the knob bounding the refreshes running at once.
+	knobMaxConcurrent = "CREDMON_MAX_CONCURRENT_REFRESHES"
+	// defaultRefreshTimeout bounds one Provider.Refresh call.
+	defaultRefreshTimeout = 30 * time.Second
+	// defaultInterval is the period of the full pass (the original's 60 s
 	// loop), kept as a safety net next to inotify.
-	DefaultInterval = 60 * time.Second
-	// DeepInterval is the longest time between two deep passes (which
+	defaultInterval = 60 * time.Second
+	// deepInterval is the longest time between two deep passes (which
 	// list every user directory, see fullPass).
-	DeepInterval = 10 * time.Minute
-	// CompleteFile is touched in the credential directory after every
+	deepInterval = 10 * time.Minute
+	// completeFile is touched in the credential directory after every
 	// full pass and removed at start-up.
-	CompleteFile = "CREDMON_COMPLETE"
-	// PidFile in the credential directory holds the daemon's pid; the
+	completeFile = "CREDMON_COMPLETE"
+	// pidFile in the credential directory holds the daemon's pid; the
 	// credd sends SIGHUP to it.
-	PidFile = "pid"
+	pidFile = "pid"
 	// abandonGrace: a provider that ignores its context is abandoned this
 	// long after the refresh timeout (its worker is freed).
 	abandonGrace = 5 * time.Second
@@ -195,20 +195,20 @@ func New(cfg Config) (*Daemon, error) {
 		watchDone:  make(chan watchReport, 1),
 		knobsDone:  make(chan error, 1),
 		racyWindow: racyWindow,
-		deepEvery:  DeepInterval,
+		deepEvery:  deepInterval,
 	}
 	if d.root == "" {
 		d.root = "/"
 	}
 	if d.conc <= 0 {
-		d.conc = DefaultConcurrency
+		d.conc = defaultConcurrency
 	}
-	d.conc = min(d.conc, MaxConcurrency)
+	d.conc = min(d.conc, maxConcurrency)
 	if d.timeout <= 0 {
-		d.timeout = DefaultRefreshTimeout
+		d.timeout = defaultRefreshTimeout
 	}
 	if d.interval <= 0 {
-		d.interval = DefaultInterval
+		d.interval = defaultInterval
 	}
 	if d.now == nil {
 		d.now = time.Now

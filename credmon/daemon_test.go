@@ -49,7 +49,7 @@ func TestFirstPassWritesUse(t *testing.T) {
 	if os.Geteuid() == 0 && st.Gid != 0 {
 		t.Errorf(".use gid %d, want 0", st.Gid)
 	}
-	if !h.exists(CompleteFile) {
+	if !h.exists(completeFile) {
 		t.Error("CREDMON_COMPLETE not touched after the pass")
 	}
 	// No temporary file anywhere.
@@ -230,7 +230,7 @@ func TestBackoffSchedule(t *testing.T) {
 			t.Errorf("backoff(%d) = %v, want %v", i+1, got, w)
 		}
 	}
-	if got := backoff(200); got != BackoffMax {
+	if got := backoff(200); got != backoffMax {
 		t.Errorf("backoff(200) = %v", got)
 	}
 	now := time.Unix(1000, 0)
@@ -244,7 +244,7 @@ func TestBackoffSchedule(t *testing.T) {
 		t.Errorf("dueAfterWrite = %v", got.Sub(now))
 	}
 	// A provider asking for an immediate refresh still waits 60 s.
-	if got := time.Unix(0, dueAfterWrite(now, now, full)); got != now.Add(MinRewrite) {
+	if got := time.Unix(0, dueAfterWrite(now, now, full)); got != now.Add(minRewrite) {
 		t.Errorf("dueAfterWrite(now) = %v", got.Sub(now))
 	}
 	// "Never" (beyond what a due time in nanoseconds holds) stays in the
@@ -629,7 +629,7 @@ func TestStopFinishesRefreshesInProgress(t *testing.T) {
 	if n := len(vp.drain()); n != 0 {
 		t.Errorf("%d refreshes started after the stop", n)
 	}
-	if h.exists(CompleteFile) {
+	if h.exists(completeFile) {
 		t.Error("CREDMON_COMPLETE touched although the pass did not complete")
 	}
 }
@@ -1122,7 +1122,7 @@ func putTop(t *testing.T, dir, user, name, content string) {
 func TestMainSignals(t *testing.T) {
 	dir := makeCredDir(t)
 	logFile := filepath.Join(t.TempDir(), "CredmonLog")
-	if err := os.WriteFile(filepath.Join(dir, CompleteFile), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, completeFile), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	putTop(t, dir, "alice", "dune", topVault)
@@ -1135,16 +1135,16 @@ func TestMainSignals(t *testing.T) {
 	m := startMain(t, []string{"-c", dir, "-l", logFile}, newFakeKnobSource(), factoryFor(ClassVault, vp))
 
 	<-vp.callCh // the first pass is refreshing alice/dune
-	if _, err := os.Lstat(filepath.Join(dir, CompleteFile)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(filepath.Join(dir, completeFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("CREDMON_COMPLETE exists before the first pass completed (err %v)", err)
 	}
-	pid, err := os.ReadFile(filepath.Join(dir, PidFile))
+	pid, err := os.ReadFile(filepath.Join(dir, pidFile))
 	if err != nil || string(pid) != fmt.Sprint(os.Getpid()) {
 		t.Errorf("pid file %q, %v; want %d without a newline", pid, err, os.Getpid())
 	}
 	close(release)
 	m.waitPass()
-	if _, err := os.Lstat(filepath.Join(dir, CompleteFile)); err != nil {
+	if _, err := os.Lstat(filepath.Join(dir, completeFile)); err != nil {
 		t.Errorf("CREDMON_COMPLETE after the first pass: %v", err)
 	}
 
@@ -1196,7 +1196,7 @@ func TestMainCredDir(t *testing.T) {
 		if code != ExitFailure || !strings.Contains(stderr, "readable and/or writable by others") || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("exit %d, stderr %q", code, stderr)
 		}
-		if _, err := os.Stat(filepath.Join(dir, PidFile)); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, pidFile)); err == nil {
 			t.Error("pid file written for a refused directory")
 		}
 	})
@@ -1219,7 +1219,7 @@ func TestMainCredDir(t *testing.T) {
 			dir := makeCredDir(t)
 			m := startMain(t, []string{"-l", filepath.Join(t.TempDir(), "log")}, newFakeKnobSource(knob, dir), []ProviderFactory{})
 			m.waitPass()
-			if _, err := os.Stat(filepath.Join(dir, PidFile)); err != nil {
+			if _, err := os.Stat(filepath.Join(dir, pidFile)); err != nil {
 				t.Errorf("pid file not in %s: %v", knob, err)
 			}
 		})
@@ -1346,15 +1346,15 @@ func TestBinary(t *testing.T) {
 			cmd.Process.Kill()
 			<-exited
 		}()
-		waitFileCreated(t, dir, CompleteFile, 10*time.Second)
-		if pid, _ := os.ReadFile(filepath.Join(dir, PidFile)); string(pid) != fmt.Sprint(cmd.Process.Pid) {
+		waitFileCreated(t, dir, completeFile, 10*time.Second)
+		if pid, _ := os.ReadFile(filepath.Join(dir, pidFile)); string(pid) != fmt.Sprint(cmd.Process.Pid) {
 			t.Errorf("pid file %q, process %d", pid, cmd.Process.Pid)
 		}
-		if err := os.Remove(filepath.Join(dir, CompleteFile)); err != nil {
+		if err := os.Remove(filepath.Join(dir, completeFile)); err != nil {
 			t.Fatal(err)
 		}
 		cmd.Process.Signal(syscall.SIGHUP)
-		waitFileCreated(t, dir, CompleteFile, 10*time.Second)
+		waitFileCreated(t, dir, completeFile, 10*time.Second)
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-exited:

@@ -201,10 +201,10 @@ func SplitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 }
 
-// ParseSize parses a log size such as MAX_<SUBSYS>_LOG: a number of bytes,
+// parseSize parses a log size such as MAX_<SUBSYS>_LOG: a number of bytes,
 // optionally followed by a unit K, M or G (any case, optionally followed
 // by "b"; powers of 1024), e.g. "10000000", "64 Kb", "10M".
-func ParseSize(s string) (int64, error) {
+func parseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := 0
 	if i < len(t) && (t[i] == '-' || t[i] == '+') {

@@ -102,13 +102,13 @@ func TestParseHelpers(t *testing.T) {
 		}
 	}
 	for in, want := range map[string]int64{"0": 0, "10000000": 10000000, "64 Kb": 64 << 10, "10M": 10 << 20, "1g": 1 << 30, " 5 b": 5, "-1": -1} {
-		if got, err := ParseSize(in); got != want || err != nil {
-			t.Errorf("ParseSize(%q) = %d, %v", in, got, err)
+		if got, err := parseSize(in); got != want || err != nil {
+			t.Errorf("parseSize(%q) = %d, %v", in, got, err)
 		}
 	}
 	for _, in := range []string{"", "M", "10 X", "1.5M", "99999999999999999999"} {
-		if _, err := ParseSize(in); !errors.Is(err, ErrBadValue) {
-			t.Errorf("ParseSize(%q) err %v", in, err)
+		if _, err := parseSize(in); !errors.Is(err, ErrBadValue) {
+			t.Errorf("parseSize(%q) err %v", in, err)
 		}
 	}
 	if got := SplitList(" a,b  c\n,"); !slices.Equal(got, []string{"a", "b", "c"}) {

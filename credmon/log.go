@@ -17,9 +17,9 @@ import (
 	"github.com/vaultcred/gettoken/internal/tokenfile"
 )
 
-// DefaultMaxLog is the size at which the log is rotated when neither
+// defaultMaxLog is the size at which the log is rotated when neither
 // MAX_<NAME>_LOG nor MAX_DEFAULT_LOG is set (HTCondor's default, 10 MiB).
-const DefaultMaxLog = 10 << 20
+const defaultMaxLog = 10 << 20
 
 // LogMode is the mode of a new log file: readable by its group (the
 // HTCondor administrators' group when the log directory is setgid), never
@@ -158,9 +158,9 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return len(p), first
 }
 
-// LineWriter returns a writer that writes each line to every one of ws,
+// lineWriter returns a writer that writes each line to every one of ws,
 // one line at a time.
-func LineWriter(ws ...io.Writer) io.Writer { return &lockedWriter{ws: ws} }
+func lineWriter(ws ...io.Writer) io.Writer { return &lockedWriter{ws: ws} }
 
 // Handler is a slog.Handler writing HTCondor dprintf-style lines:
 //
@@ -327,10 +327,10 @@ func appendClean(buf []byte, s string) []byte {
 	return buf
 }
 
-// CamelName is the log file base name the Python credmon derives from a
+// camelName is the log file base name the Python credmon derives from a
 // daemon name: "CREDMON_OAUTH" gives "CredmonOauth" (each '_'-separated
 // word capitalized, the rest lower case).
-func CamelName(name string) string {
+func camelName(name string) string {
 	var b strings.Builder
 	for _, w := range strings.Split(name, "_") {
 		if w == "" {

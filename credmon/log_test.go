@@ -92,8 +92,8 @@ func TestLogFileNoRotation(t *testing.T) {
 
 func TestCamelName(t *testing.T) {
 	for in, want := range map[string]string{"CREDMON_OAUTH": "CredmonOauth", "credmon_vault": "CredmonVault", "X": "X", "A__B_": "AB"} {
-		if got := CamelName(in); got != want {
-			t.Errorf("CamelName(%q) = %q, want %q", in, got, want)
+		if got := camelName(in); got != want {
+			t.Errorf("camelName(%q) = %q, want %q", in, got, want)
 		}
 	}
 	if !debugKnob("D_FULLDEBUG D_CAT") || !debugKnob("d_all:2") || debugKnob("D_ALWAYS") {

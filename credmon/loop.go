@@ -70,7 +70,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var debounceC <-chan time.Time
 	arm := func() {
 		if debounceC == nil {
-			debounce.Reset(Debounce)
+			debounce.Reset(debounceDelay)
 			debounceC = debounce.C
 		}
 	}
@@ -245,8 +245,8 @@ func (d *Daemon) complete() {
 		go d.w.watchAll(names, d.watchDone)
 	}
 	d.completePending = false
-	if err := d.rootDir.Touch(CompleteFile, 0o644); err != nil {
-		d.log.Error("Cannot touch the completion file", "file", d.rootDir.Join(CompleteFile), "error", err)
+	if err := d.rootDir.Touch(completeFile, 0o644); err != nil {
+		d.log.Error("Cannot touch the completion file", "file", d.rootDir.Join(completeFile), "error", err)
 	}
 	if !d.seedsRefined {
 		d.seedsRefined = true

@@ -21,9 +21,9 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// DefaultTokenEndpointTimeout bounds one request to a token endpoint when
+// defaultTokenEndpointTimeout bounds one request to a token endpoint when
 // the configuration does not say.
-const DefaultTokenEndpointTimeout = 30 * time.Second
+const defaultTokenEndpointTimeout = 30 * time.Second
 
 // maxTokenResponse is the most of a token endpoint's response that is read.
 const maxTokenResponse = 1 << 20
@@ -91,7 +91,7 @@ type OAuthConfig struct {
 	// HTTPClient sends the token requests; nil means a client with the
 	// system's CAs and no proxy settings beyond the environment's.
 	HTTPClient *http.Client
-	// Timeout bounds each refresh (default DefaultTokenEndpointTimeout),
+	// Timeout bounds each refresh (default defaultTokenEndpointTimeout),
 	// within the context's own deadline.
 	Timeout time.Duration
 	// AuthStyle is how the client id and secret are sent; the zero value
@@ -137,7 +137,7 @@ type OAuthProvider struct {
 // NewOAuthProvider returns the OAuth provider.
 func NewOAuthProvider(cfg OAuthConfig) *OAuthProvider {
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTokenEndpointTimeout
+		cfg.Timeout = defaultTokenEndpointTimeout
 	}
 	if cfg.FallbackLifetime <= 0 {
 		cfg.FallbackLifetime = 10 * time.Minute

@@ -95,6 +95,34 @@ type MainOptions struct {
 	NoWatch bool
 	// AfterPass is passed to the Daemon (tests).
 	AfterPass func(PassStats)
+	// Program describes the daemon; the zero value is
+	// condor_credmon_vault (VaultProgram).
+	Program Program
+}
+
+// Program is what differs between the credmons built on this core: a
+// second daemon passes its own Program and Providers to Main and gets the
+// same process (flags, one knob batch, log, credential directory checks,
+// pid file, signals, CREDMON_COMPLETE, exit statuses).
+type Program struct {
+	// Name is the program's name in messages when args[0] is empty.
+	Name string
+	// Usage is the one-line description in --help.
+	Usage string
+	// DefaultName is the daemon name (-n) by default: the prefix of the
+	// <NAME>_LOG, MAX_<NAME>_LOG and <NAME>_DEBUG knobs.
+	DefaultName string
+	// CredDirKnobs name the credential directory, first defined wins
+	// (-c overrides them).
+	CredDirKnobs []string
+}
+
+// VaultProgram is condor_credmon_vault.
+var VaultProgram = Program{
+	Name:         "condor_credmon_vault",
+	Usage:        "HTCondor credential monitor for Vault, OAuth, local-issuer and client-credentials tokens",
+	DefaultName:  DefaultName,
+	CredDirKnobs: []string{"SEC_CREDENTIAL_DIRECTORY_OAUTH", "SEC_CREDENTIAL_DIRECTORY"},
 }
 
 type mainFlags struct {
@@ -114,11 +142,15 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
-	prog := "condor_credmon_vault"
-	if len(args) > 0 {
+	pr := o.Program
+	if pr.Name == "" {
+		pr = VaultProgram
+	}
+	prog := pr.Name
+	if len(args) > 0 && args[0] != "" {
 		prog = filepath.Base(args[0])
 	}
-	fl, code, ok := parseArgs(prog, args, o.Stdout, o.Stderr)
+	fl, code, ok := parseArgs(prog, pr, args, o.Stdout, o.Stderr)
 	if !ok {
 		return code
 	}
@@ -141,10 +173,10 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 	knobs := NewKnobs(src)
 	name := fl.name
 	static := []string{
-		"SEC_CREDENTIAL_DIRECTORY_OAUTH", "SEC_CREDENTIAL_DIRECTORY",
 		name + "_LOG", "LOG", "MAX_" + name + "_LOG", "MAX_DEFAULT_LOG", name + "_DEBUG",
-		KnobMaxConcurrent,
+		knobMaxConcurrent,
 	}
+	static = append(static, pr.CredDirKnobs...)
 	static = append(static, ClassifierKnobs...)
 	for _, f := range factories {
 		static = append(static, f.Knobs...)
@@ -183,14 +215,13 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 	}
 
 	dir := fl.credDir
-	if dir == "" {
-		dir = knobs.String("SEC_CREDENTIAL_DIRECTORY_OAUTH", "")
+	for _, k := range pr.CredDirKnobs {
+		if dir == "" {
+			dir = knobs.String(k, "")
+		}
 	}
 	if dir == "" {
-		dir = knobs.String("SEC_CREDENTIAL_DIRECTORY", "")
-	}
-	if dir == "" {
-		err = fmt.Errorf("%w: none given (-c, SEC_CREDENTIAL_DIRECTORY_OAUTH or SEC_CREDENTIAL_DIRECTORY)", ErrCredDir)
+		err = fmt.Errorf("%w: none given (-c, %s)", ErrCredDir, strings.Join(pr.CredDirKnobs, " or "))
 	} else {
 		err = prepareCredDir(dir)
 	}
@@ -216,10 +247,10 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 		}
 		providers[f.Class] = p
 	}
-	conc, err := knobs.Int(KnobMaxConcurrent, DefaultConcurrency)
-	if err != nil || conc < 1 || conc > MaxConcurrency {
-		logger.Warn("Knob out of range: must be an integer from 1 to 1024; using the default", "knob", KnobMaxConcurrent, "default", DefaultConcurrency)
-		conc = DefaultConcurrency
+	conc, err := knobs.Int(knobMaxConcurrent, defaultConcurrency)
+	if err != nil || conc < 1 || conc > maxConcurrency {
+		logger.Warn("Knob out of range: must be an integer from 1 to 1024; using the default", "knob", knobMaxConcurrent, "default", defaultConcurrency)
+		conc = defaultConcurrency
 	}
 
 	d, err := New(Config{
@@ -240,8 +271,8 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 		fmt.Fprintf(o.Stderr, "%s: %v\n", prog, err)
 		return ExitFailure
 	}
-	if err := os.Remove(filepath.Join(dir, CompleteFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		logger.Warn("Cannot remove the completion file", "file", filepath.Join(dir, CompleteFile), "error", err)
+	if err := os.Remove(filepath.Join(dir, completeFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		logger.Warn("Cannot remove the completion file", "file", filepath.Join(dir, completeFile), "error", err)
 	}
 
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -275,11 +306,11 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 
 // parseArgs parses the command line with urfave/cli. ok is false when
 // Main must return code at once (-h, or a usage error).
-func parseArgs(prog string, args []string, stdout, stderr io.Writer) (fl mainFlags, code int, ok bool) {
+func parseArgs(prog string, pr Program, args []string, stdout, stderr io.Writer) (fl mainFlags, code int, ok bool) {
 	ran := false
 	app := &cli.App{
 		Name:                   prog,
-		Usage:                  "HTCondor credential monitor for Vault, OAuth, local-issuer and client-credentials tokens",
+		Usage:                  pr.Usage,
 		HideHelpCommand:        true,
 		HideVersion:            true,
 		UseShortOptionHandling: true,
@@ -288,8 +319,8 @@ func parseArgs(prog string, args []string, stdout, stderr io.Writer) (fl mainFla
 		ExitErrHandler:         func(*cli.Context, error) {},
 		OnUsageError:           func(_ *cli.Context, err error, _ bool) error { return err },
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Value: DefaultName, Usage: "daemon `NAME`: prefix of the knobs NAME_LOG, MAX_NAME_LOG, NAME_DEBUG", Destination: &fl.name},
-			&cli.StringFlag{Name: "cred-dir", Aliases: []string{"c"}, Usage: "credential `DIR` (default SEC_CREDENTIAL_DIRECTORY_OAUTH, else SEC_CREDENTIAL_DIRECTORY)", Destination: &fl.credDir},
+			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Value: pr.DefaultName, Usage: "daemon `NAME`: prefix of the knobs NAME_LOG, MAX_NAME_LOG, NAME_DEBUG", Destination: &fl.name},
+			&cli.StringFlag{Name: "cred-dir", Aliases: []string{"c"}, Usage: "credential `DIR` (default " + strings.Join(pr.CredDirKnobs, ", else ") + ")", Destination: &fl.credDir},
 			&cli.StringFlag{Name: "log-file", Aliases: []string{"l"}, Usage: "log `FILE` (default NAME_LOG, else $(LOG)/<CamelName>Log)", Destination: &fl.logFile},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"d"}, Usage: "log debug messages", Destination: &fl.debug},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to stderr too", Destination: &fl.verbose},
@@ -327,7 +358,7 @@ func setupLogging(prog string, fl mainFlags, knobs *Knobs, stderr io.Writer) (*s
 	}
 	if path == "" {
 		if dir := knobs.String("LOG", ""); dir != "" {
-			path = filepath.Join(dir, CamelName(fl.name)+"Log")
+			path = filepath.Join(dir, camelName(fl.name)+"Log")
 		}
 	}
 	// Notes are logged once the logger exists.
@@ -336,12 +367,12 @@ func setupLogging(prog string, fl mainFlags, knobs *Knobs, stderr io.Writer) (*s
 		args []any
 	}
 	var notes []note
-	maxLog := int64(DefaultMaxLog)
+	maxLog := int64(defaultMaxLog)
 	for _, k := range []string{"MAX_" + fl.name + "_LOG", "MAX_DEFAULT_LOG"} {
 		if v, ok := knobs.Lookup(k); ok {
-			n, err := ParseSize(v)
+			n, err := parseSize(v)
 			if err != nil {
-				notes = append(notes, note{"Invalid log size; using the default", []any{"knob", k, "error", err, "default", DefaultMaxLog}})
+				notes = append(notes, note{"Invalid log size; using the default", []any{"knob", k, "error", err, "default", defaultMaxLog}})
 			} else {
 				maxLog = n
 			}
@@ -370,7 +401,7 @@ func setupLogging(prog string, fl mainFlags, knobs *Knobs, stderr io.Writer) (*s
 	if fl.debug || debugKnob(knobs.String(fl.name+"_DEBUG", "")) {
 		level = slog.LevelDebug
 	}
-	logger := slog.New(NewHandler(LineWriter(ws...), level))
+	logger := slog.New(NewHandler(lineWriter(ws...), level))
 	if path == "" {
 		notes = append(notes, note{"No log file (-l, <NAME>_LOG or LOG): logging to stderr", []any{"name", fl.name}})
 	}
@@ -425,7 +456,7 @@ func prepareCredDir(dir string) error {
 
 // writePid writes <dir>/pid: the decimal pid, no newline, atomically.
 func writePid(dir string) error {
-	path := filepath.Join(dir, PidFile)
+	path := filepath.Join(dir, pidFile)
 	if err := tokenfile.Write(path, []byte(strconv.Itoa(os.Getpid())), tokenfile.Options{Mode: 0o644, AllowForeign: true}); err != nil {
 		return fmt.Errorf("writing the pid file: %w", err)
 	}

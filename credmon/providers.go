@@ -78,7 +78,7 @@ func newVaultFromKnobs(ctx context.Context, env ProviderEnv) (Provider, error) {
 			return nil, fmt.Errorf("CREDMON_OAUTH_TOKEN_REFRESH must be a positive number of seconds")
 		}
 	}
-	conc, _ := k.Int(KnobMaxConcurrent, DefaultConcurrency)
+	conc, _ := k.Int(knobMaxConcurrent, defaultConcurrency)
 	return NewVault(VaultConfig{
 		Minimum:     time.Duration(min) * time.Second,
 		Refresh:     time.Duration(refresh) * time.Second,

@@ -161,7 +161,7 @@ const parallelListing = 64
 // rename) or removed changes it, so an idle quick pass costs one fstatat
 // per user instead of a listing and one fstatat per credential. Content
 // changed in place (no rename) is caught by inotify, and by the deep
-// passes (start-up, inotify overflow, every DeepInterval).
+// passes (start-up, inotify overflow, every deepInterval).
 func (d *Daemon) fullPass(ctx context.Context, deep bool) {
 	start := time.Now()
 	d.gen++

@@ -136,7 +136,7 @@ func TestQuickPassListsOnlyChangedDirectories(t *testing.T) {
 		t.Fatalf("a quick pass listed an unchanged directory: %v", calls)
 	}
 	// ...a deep pass does.
-	h.clock.Advance(DeepInterval)
+	h.clock.Advance(deepInterval)
 	h.rescan()
 	if calls := vp.drain(); len(calls) != 1 || calls[0].Top != `{"vault_token":"in-place"}` {
 		t.Fatalf("deep pass: %+v", calls)

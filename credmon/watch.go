@@ -10,10 +10,10 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Debounce is how long the daemon waits after an inotify event before
+// debounceDelay is how long the daemon waits after an inotify event before
 // listing the directories concerned, so that a burst of events (the credd
 // writing <name>.top.tmp and renaming it) costs one listing.
-const Debounce = 50 * time.Millisecond
+const debounceDelay = 50 * time.Millisecond
 
 // watcher follows the credential directory with inotify: the root (user
 // directories appearing or disappearing) and each user directory (.top
