@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -68,6 +69,31 @@ func TestSwappedUserDirNotFollowedOnWrite(t *testing.T) {
 	}
 	// The writes went to the directory that was opened and read.
 	if b, err := os.ReadFile(filepath.Join(h.root, "alice.moved", "box.use")); err != nil || string(b) != `{"access_token":"a"}` {
+		t.Errorf("moved directory's .use: %q %v", b, err)
+	}
+}
+
+// TestSwappedUserDirNotFollowedOnUseWrite: the same swap for a provider
+// that returns a .use only (Vault): root must not create the 0400 .use
+// outside.
+func TestSwappedUserDirNotFollowedOnUseWrite(t *testing.T) {
+	h := newDaemonHarness(t)
+	outside := t.TempDir()
+	vp := newScriptedProvider("VAULT")
+	var swapped atomic.Bool
+	vp.setAnswer(func(_ context.Context, c Cred, _ []byte) (Refreshed, error) {
+		if swapped.CompareAndSwap(false, true) {
+			swapUserDir(t, h.root, c.User, outside)
+		}
+		return Refreshed{Use: []byte("chosen content\n")}, nil
+	})
+	h.prov[ClassVault] = vp
+	h.writeTop("alice", "dune", topVault)
+	h.start()
+	if _, err := os.Lstat(filepath.Join(outside, "dune.use")); err == nil {
+		t.Error("root created dune.use through the swapped directory")
+	}
+	if b, err := os.ReadFile(filepath.Join(h.root, "alice.moved", "dune.use")); err != nil || string(b) != "chosen content\n" {
 		t.Errorf("moved directory's .use: %q %v", b, err)
 	}
 }
