@@ -131,8 +131,8 @@ type Daemon struct {
 	cls       *Classifier
 	knobs     *Knobs
 	log       *slog.Logger
-	prov      [ClassClient + 1]Provider
-	plog      [ClassClient + 1]*slog.Logger
+	prov      [classCount]Provider
+	plog      [classCount]*slog.Logger
 	conc      int
 	timeout   time.Duration
 	interval  time.Duration
@@ -227,7 +227,7 @@ func New(cfg Config) (*Daemon, error) {
 		d.owner = &tokenfile.Owner{UID: 0, GID: 0}
 	}
 	for cl, p := range cfg.Providers {
-		if cl == ClassNone || cl > ClassClient || p == nil {
+		if cl == ClassNone || cl >= classCount || p == nil {
 			continue
 		}
 		d.prov[cl] = p
@@ -938,7 +938,7 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 
 	providers := map[Class]Provider{}
 	for _, f := range factories {
-		if f.New == nil || f.Class == ClassNone || f.Class > ClassClient {
+		if f.New == nil || f.Class == ClassNone || f.Class >= classCount {
 			continue
 		}
 		if providers[f.Class] != nil {

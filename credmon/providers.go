@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// The four providers register themselves with the daemon here: Vault,
-// OAuth (refresh tokens from the credd's web flow), the local issuer and
-// client credentials, so that one process serves every kind of .top the
-// multi credmon serves.
+// The five providers register themselves with the daemon here: Vault,
+// OAuth (refresh tokens from the credd's web flow), the local issuer,
+// client credentials and Pelican, so that one process serves every kind of
+// .top the multi credmon serves.
 func init() {
 	Register(ProviderFactory{
 		Class: ClassVault,
@@ -62,6 +62,21 @@ func init() {
 					return nil, err
 				}
 				return NewClientProvider(cfg)
+			}), nil
+		},
+	})
+	Register(ProviderFactory{
+		Class: ClassPelican,
+		Knobs: []string{KnobPelicanProviders, KnobPelicanCAFile, KnobPelicanSkipVerify, "CREDMON_OAUTH_TOKEN_MINIMUM"},
+		New: func(ctx context.Context, env ProviderEnv) (Provider, error) {
+			configure := func(name string, lookup func(string) (string, bool)) { PelicanConfigFromKnobs(name, lookup) }
+			return perName("PELICAN", env, configure, func(name string, lookup func(string) (string, bool)) (Provider, error) {
+				cfg, err := PelicanConfigFromKnobs(name, lookup)
+				if err != nil {
+					return nil, err
+				}
+				cfg.Log = env.Log
+				return NewPelicanProvider(cfg)
 			}), nil
 		},
 	})
