@@ -93,7 +93,9 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	da, err := conf.DeviceAuth(ctx)
+	// x/oauth2 sends only client_id to the device endpoint; this client
+	// is confidential.
+	da, err := conf.DeviceAuth(ctx, oauth2.SetAuthURLParam("client_secret", conf.ClientSecret))
 	if err != nil {
 		fmt.Fprintln(stderr, "Error: device authorization failed:", err)
 		return 1
