@@ -117,8 +117,8 @@ type Daemon struct {
 	cls       *Classifier
 	knobs     *Knobs
 	log       *slog.Logger
-	prov      [ClassClient + 1]Provider
-	plog      [ClassClient + 1]*slog.Logger
+	prov      [classCount]Provider
+	plog      [classCount]*slog.Logger
 	conc      int
 	timeout   time.Duration
 	interval  time.Duration
@@ -220,7 +220,7 @@ func New(cfg Config) (*Daemon, error) {
 		d.owner = &tokenfile.Owner{UID: 0, GID: 0}
 	}
 	for cl, p := range cfg.Providers {
-		if cl == ClassNone || cl > ClassClient || p == nil {
+		if cl == ClassNone || cl >= classCount || p == nil {
 			continue
 		}
 		d.prov[cl] = p

@@ -227,7 +227,10 @@ func FuzzOAuthRefresh(f *testing.F) {
 		knobs := map[string]string{"DUNE_CLIENT_ID": "site-client", "DUNE_TOKEN_URL": "https://idp.example/token", "DUNE_CLIENT_SECRET_FILE": secretFile}
 		tr := &fzTransport{resps: []fzResponse{{status, body}}}
 		p := NewOAuthProvider(OAuthConfig{
-			Lookup:     func(k string) (string, bool) { v, ok := knobs[strings.ToUpper(k)]; return v, ok },
+			Lookup: func(_ context.Context, k string) (string, bool) {
+				v, ok := knobs[strings.ToUpper(k)]
+				return v, ok
+			},
 			HTTPClient: &http.Client{Transport: tr},
 			Log:        slog.New(slog.DiscardHandler),
 		})
@@ -402,29 +405,29 @@ func FuzzKnobValues(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if n, err := ParseInt(s); err == nil {
-			if m, err := ParseInt(strconv.FormatInt(n, 10)); err != nil || m != n {
-				t.Fatalf("ParseInt(%q) = %d does not round-trip", s, n)
+		if n, err := parseInt(s); err == nil {
+			if m, err := parseInt(strconv.FormatInt(n, 10)); err != nil || m != n {
+				t.Fatalf("parseInt(%q) = %d does not round-trip", s, n)
 			}
 		} else if !errors.Is(err, ErrBadValue) {
-			t.Fatalf("ParseInt(%q): %v", s, err)
+			t.Fatalf("parseInt(%q): %v", s, err)
 		}
-		if b, err := ParseBool(s); err == nil {
-			if b2, err := ParseBool(strconv.FormatBool(b)); err != nil || b2 != b {
-				t.Fatalf("ParseBool(%q) = %v does not round-trip", s, b)
+		if b, err := parseBool(s); err == nil {
+			if b2, err := parseBool(strconv.FormatBool(b)); err != nil || b2 != b {
+				t.Fatalf("parseBool(%q) = %v does not round-trip", s, b)
 			}
 		} else if !errors.Is(err, ErrBadValue) {
-			t.Fatalf("ParseBool(%q): %v", s, err)
+			t.Fatalf("parseBool(%q): %v", s, err)
 		}
-		if n, err := ParseSize(s); err == nil {
-			if m, err := ParseSize(strconv.FormatInt(n, 10)); err != nil || m != n {
-				t.Fatalf("ParseSize(%q) = %d does not round-trip", s, n)
+		if n, err := parseSize(s); err == nil {
+			if m, err := parseSize(strconv.FormatInt(n, 10)); err != nil || m != n {
+				t.Fatalf("parseSize(%q) = %d does not round-trip", s, n)
 			}
 			if n > 1<<62 || n < -(1<<62) {
-				t.Fatalf("ParseSize(%q) = %d out of range", s, n)
+				t.Fatalf("parseSize(%q) = %d out of range", s, n)
 			}
 		} else if !errors.Is(err, ErrBadValue) {
-			t.Fatalf("ParseSize(%q): %v", s, err)
+			t.Fatalf("parseSize(%q): %v", s, err)
 		}
 		items := SplitList(s)
 		for _, it := range items {
@@ -447,7 +450,7 @@ func FuzzLogRecord(f *testing.F) {
 	f.Add("", "", "\"quoted\" = yes")
 	f.Fuzz(func(t *testing.T, msg, cred, errText string) {
 		var buf bytes.Buffer
-		l := PrefixLogger(slog.New(NewHandler(&buf, slog.LevelDebug)), "VAULT")
+		l := prefixLogger(slog.New(NewHandler(&buf, slog.LevelDebug)), "VAULT")
 		l.With("user", cred).Warn(msg, "cred", cred, "error", errors.New(errText), slog.Group("g", "v", errText))
 		out := buf.String()
 		if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") || strings.Contains(out, "\r") {
@@ -475,7 +478,7 @@ func FuzzParsePrivateKeyPEM(f *testing.F) {
 		if _, err := SigningAlgorithm(key.Public()); err != nil {
 			return
 		}
-		again, err := MarshalPrivateKeyPEM(key)
+		again, err := marshalPrivateKeyPEM(key)
 		if err != nil {
 			t.Fatalf("MarshalPrivateKeyPEM of a parsed key: %v", err)
 		}

@@ -233,7 +233,7 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 
 	providers := map[Class]Provider{}
 	for _, f := range factories {
-		if f.New == nil || f.Class == ClassNone || f.Class > ClassClient {
+		if f.New == nil || f.Class == ClassNone || f.Class >= classCount {
 			continue
 		}
 		if providers[f.Class] != nil {

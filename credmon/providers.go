@@ -8,8 +8,8 @@ import (
 )
 
 // DefaultProviders are condor_credmon_vault's providers: Vault, OAuth
-// (refresh tokens from the credd's web flow), the local issuer and client
-// credentials, so that one process serves every kind of .top the multi
+// (refresh tokens from the credd's web flow), the local issuer, client
+// credentials and Pelican, so that one process serves every kind of .top the multi
 // credmon serves. Main uses them unless MainOptions.Providers says
 // otherwise.
 func DefaultProviders() []ProviderFactory {
@@ -61,6 +61,20 @@ func DefaultProviders() []ProviderFactory {
 					return nil, err
 				}
 				return NewClientProvider(cfg)
+			}), nil
+		},
+	}, {
+		Class: ClassPelican,
+		Knobs: []string{KnobPelicanProviders, KnobPelicanCAFile, KnobPelicanSkipVerify, "CREDMON_OAUTH_TOKEN_MINIMUM"},
+		New: func(ctx context.Context, env ProviderEnv) (Provider, error) {
+			configure := func(name string, lookup func(string) (string, bool)) { PelicanConfigFromKnobs(name, lookup) }
+			return perName("PELICAN", env, configure, func(name string, lookup func(string) (string, bool)) (Provider, error) {
+				cfg, err := PelicanConfigFromKnobs(name, lookup)
+				if err != nil {
+					return nil, err
+				}
+				cfg.Log = env.Log
+				return NewPelicanProvider(cfg)
 			}), nil
 		},
 	}}

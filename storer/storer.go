@@ -75,6 +75,9 @@ func (s *Storer) httpClient(o *vaultcred.Options, log *vaultcred.Logger) *http.C
 	return c
 }
 
+// Knobs are the configuration knobs a Vault run reads first.
+var Knobs = []string{"SEC_CREDENTIAL_VAULT_STORER_OPTS", "SEC_CREDENTIAL_GETTOKEN_OPTS"}
+
 // FatalError is a fatal error of the storer; Main prints it with the
 // original's "More details" hint.
 type FatalError struct{ Msg string }
@@ -164,7 +167,7 @@ func (s *Storer) Run(ctx context.Context, argv []string) error {
 	if len(requests) == 0 {
 		return ErrUsage
 	}
-	knobs, err := s.Condor.Config(ctx, "SEC_CREDENTIAL_VAULT_STORER_OPTS", "SEC_CREDENTIAL_GETTOKEN_OPTS")
+	knobs, err := s.Condor.Config(ctx, Knobs...)
 	if err != nil {
 		return fatalf("%v", err)
 	}
