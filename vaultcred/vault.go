@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
+	"sync"
 
 	vaultapi "github.com/hashicorp/vault/api"
 )
@@ -76,17 +78,54 @@ type vaultAPI struct {
 }
 
 func newVaultAPI(base string, hc *http.Client, log *Logger) (*vaultAPI, error) {
-	cfg := &vaultapi.Config{Address: base, HttpClient: hc, MaxRetries: 0, DisableRedirects: true}
-	c, err := vaultapi.NewClient(cfg)
+	c, err := newVaultClient(&vaultapi.Config{Address: base, HttpClient: hc, MaxRetries: 0, DisableRedirects: true})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the Vault client: %w", err)
 	}
-	// NewClient takes a token, namespace and headers from VAULT_* variables;
-	// htgettoken ignores them, and so does gettoken.
-	c.ClearToken()
-	c.ClearNamespace()
-	c.SetHeaders(http.Header{})
 	return &vaultAPI{c: c, base: base, log: log}, nil
+}
+
+// vaultEnvMu serialises newVaultClient's hiding of the VAULT_* variables.
+var vaultEnvMu sync.Mutex
+
+// newVaultClient is vaultapi.NewClient with cfg and nothing from the
+// environment. NewClient reads the VAULT_* variables whatever
+// configuration it is given: it builds vault/api's default configuration
+// internally, which parses VAULT_CACERT, VAULT_CAPATH, VAULT_MAX_RETRIES,
+// VAULT_CLIENT_TIMEOUT, VAULT_RATE_LIMIT, VAULT_SKIP_VERIFY, VAULT_HEADERS
+// and more, and fails on any value it cannot use (a CA file since deleted,
+// say); it then takes a token and namespace from VAULT_TOKEN and
+// VAULT_NAMESPACE. It has no switch to turn that off. htgettoken reads
+// none of these variables, so when any is set they are hidden from
+// NewClient for the duration of the call and restored right after, under
+// a lock. Only VAULT_* variables are touched, and only for that instant.
+// Requests never ask for response wrapping (VAULT_WRAP_TTL).
+func newVaultClient(cfg *vaultapi.Config) (*vaultapi.Client, error) {
+	vaultEnvMu.Lock()
+	defer vaultEnvMu.Unlock()
+	var hidden [][2]string
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "VAULT_") {
+			hidden = append(hidden, [2]string{k, v})
+		}
+	}
+	for _, kv := range hidden {
+		os.Unsetenv(kv[0])
+	}
+	defer func() {
+		for _, kv := range hidden {
+			os.Setenv(kv[0], kv[1])
+		}
+	}()
+	c, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Without a lookup function of its own, every request reads
+	// VAULT_WRAP_TTL and asks Vault to wrap the answer when it is set.
+	c.SetWrappingLookupFunc(func(operation, path string) string { return "" })
+	return c, nil
 }
 
 // url is the full URL of an API path, as printed in messages.
