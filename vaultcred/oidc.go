@@ -203,6 +203,21 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 	return f.tryBearer(ctx, credkey, tok, "", "")
 }
 
+// pollWaitSeconds is interval, the seconds between polls that Vault (or
+// the IdP behind it) asked for, made safe: at least 1 (a 0 interval, as
+// the legacy device_wait sends, would poll in a busy loop) and at most
+// PollLimit, since no wait can be longer than the whole wait for the user.
+// Bounding it also keeps the conversion to a time.Duration and the
+// doubling on slow_down from overflowing into a negative wait.
+func pollWaitSeconds(interval int) int {
+	return min(max(interval, 1), int(PollLimit/time.Second))
+}
+
+// pollWait is pollWaitSeconds(interval) as a duration.
+func pollWait(interval int) time.Duration {
+	return time.Duration(pollWaitSeconds(interval)) * time.Second
+}
+
 // poll waits for the login: POSTs to path every interval (the first one
 // after one interval), doubling it on slow_down, until Vault answers
 // without errors, up to PollLimit.
@@ -213,8 +228,7 @@ func (f *flow) poll(ctx context.Context, path string, body map[string]any, inter
 		if f.d.Now().Sub(start) > PollLimit {
 			return nil, fatalf(nil, "Polling for response took longer than 2 minutes")
 		}
-		// A 0 interval (legacy device_wait) would poll in a busy loop.
-		wait := time.Duration(max(interval, 1)) * time.Second
+		wait := pollWait(interval)
 		f.log.Debugf("waiting for %d seconds", int(wait/time.Second))
 		if err := f.d.Sleep(ctx, wait); err != nil {
 			return nil, fatalf(err, "Authentication to %s failed: %v", o.VaultServer, err)
@@ -228,7 +242,7 @@ func (f *flow) poll(ctx context.Context, path string, body map[string]any, inter
 		if he != nil && len(he.Errors) > 0 {
 			switch he.Errors[0] {
 			case "slow_down":
-				interval = max(interval*2, 1)
+				interval = pollWaitSeconds(2 * pollWaitSeconds(interval))
 				continue
 			case "authorization_pending":
 				f.log.Debugf("authorization pending, trying again")
