@@ -147,6 +147,13 @@ func Get(ctx context.Context, o *Options, d Deps) (*Result, error) {
 		return res, err
 	}
 	err = f.run(ctx)
+	if err != nil && !errors.Is(err, ErrNoToken) {
+		// A step that failed fatally after its "... " progress line (a 403
+		// on the Kerberos login, a refused refresh token) ends that line
+		// with " failed", as htgettoken does; the caller then prints the
+		// empty line and the message.
+		f.log.endFailed()
+	}
 	return res, err
 }
 
@@ -156,6 +163,7 @@ func (f *flow) run(ctx context.Context) error {
 	credkey := o.CredKey
 	if credkey == "" && (!o.NoBearerToken || o.ShowBearerURL || !o.NoSSH) {
 		if b, err := os.ReadFile(o.CredKeyFile); err == nil {
+			f.log.Debugf("Reading %s", o.CredKeyFile)
 			credkey = strings.TrimSpace(string(b))
 			f.log.Verbosef("Credkey from %s: %s", o.CredKeyFile, credkey)
 		} else {
@@ -338,7 +346,11 @@ func (f *flow) tryBearer(ctx context.Context, credkey, vaultToken, writeBack, fr
 // the answer). An answer that is not JSON is fatal.
 func (f *flow) readBearer(ctx context.Context, path, vaultToken, from string) (string, error) {
 	o := f.o
-	f.log.Verbosef("Attempting to get bearer token from %s", o.VaultServer)
+	if f.method != "oidc" {
+		// After an OIDC login, oidc has said "Getting bearer token from
+		// <V>" instead, as htgettoken (which prints only one of the two).
+		f.log.Verbosef("Attempting to get bearer token from %s", o.VaultServer)
+	}
 	if from != "" {
 		f.log.Verbosef("  using vault token from %s", from)
 	}

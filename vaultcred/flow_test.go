@@ -340,7 +340,6 @@ func TestFirstOIDCLoginThenSecondRun(t *testing.T) {
 					"Saving refresh token to " + V + "\n" +
 					"  at path " + pCreds + "\n" +
 					"Getting bearer token from " + V + "\n" +
-					"Attempting to get bearer token from " + V + "\n" +
 					"  at path " + pCreds + "\n" +
 					"Storing bearer token in " + h.bt + "\n"
 			case "quiet":
