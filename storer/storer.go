@@ -215,6 +215,22 @@ func (s *Storer) Newline() {
 	}
 }
 
+// VerboseWriter returns a writer to the storer's output that drops what
+// it is given unless -v or -d was given (decided when Run parses the
+// flags). The command passes it as condor_store_cred's stdout, which the
+// original storer shows in verbose mode ("Account: ...", "CredType:
+// oauth", "Operation succeeded.").
+func (s *Storer) VerboseWriter() io.Writer { return verboseWriter{s} }
+
+type verboseWriter struct{ s *Storer }
+
+func (w verboseWriter) Write(p []byte) (int, error) {
+	if w.s.verbose == "" || w.s.out == nil {
+		return len(p), nil
+	}
+	return w.s.out.Write(p)
+}
+
 // Verbose reports whether -v or -d was given.
 func (s *Storer) Verbose() bool { return s.verbose != "" }
 
@@ -479,6 +495,9 @@ func (s *Storer) process(ctx context.Context, p plan, pre *firstTry) error {
 
 	// Step 2: exchange the new 28-day token for the user's 7-day one, and
 	// get the handle's URL (sts when reduced).
+	if req.Handle != "" {
+		s.verbosef("Weakening token for %s", req.HandleService())
+	}
 	step2 := append([]string{}, base...)
 	if req.Scopes != "" {
 		step2 = append(step2, "--scopes="+req.Scopes)

@@ -120,3 +120,26 @@ func TestOptionErrorIsShown(t *testing.T) {
 		t.Errorf("stderr %q, want %q", stderr.String(), want)
 	}
 }
+
+func TestVerboseWriter(t *testing.T) {
+	for _, tc := range []struct {
+		flag string
+		want string
+	}{{"", ""}, {"-v", "\nAccount: alice\n"}, {"-d", "\nAccount: alice\n"}} {
+		var stderr bytes.Buffer
+		s := &Storer{Stderr: &stderr}
+		s.out = &lineWriter{w: &stderr}
+		if tc.flag != "" {
+			if _, err := s.parseFlags([]string{tc.flag}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w := s.VerboseWriter()
+		if n, err := w.Write([]byte("Account: alice\n")); n != 15 || err != nil {
+			t.Errorf("%q: Write = %d, %v", tc.flag, n, err)
+		}
+		if stderr.String() != tc.want {
+			t.Errorf("%q: stderr %q, want %q", tc.flag, stderr.String(), tc.want)
+		}
+	}
+}

@@ -146,6 +146,21 @@ func TestHandleWithScopesAndAudience(t *testing.T) {
 	if claims["scope"] != "storage.read:/" || claims["aud"] != "https://se.example.org" {
 		t.Errorf("handle bearer token scope %v aud %v", claims["scope"], claims["aud"])
 	}
+	// -v with a new handle: as the original, the weakening is announced and
+	// condor_store_cred's own output is shown; nothing starts with an empty
+	// line other than the one condor_submit's unfinished line needs.
+	r = s.storer("-v", "default&handle=rw&scopes=storage.modify:/")
+	if r.Code != 0 {
+		t.Fatalf("-v handle: %v", r)
+	}
+	for _, want := range []string{"\nWeakening token for default_rw\n", "\nStoring condor credentials for default_rw\n", "Account: ", "CredType: oauth\n", "Operation succeeded"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("-v handle: stderr lacks %q:\n%s", want, r.Stderr)
+		}
+	}
+	if strings.Contains(r.Stderr, "Operation succeeded") && strings.Index(r.Stderr, "Weakening token") > strings.Index(r.Stderr, "Operation succeeded") {
+		t.Errorf("-v handle: weakening announced after the store:\n%s", r.Stderr)
+	}
 	// Same handle, other scopes: the credd says mismatch (exit 2).
 	r = s.storer("default&handle=ro&scopes=compute.read")
 	want := `
