@@ -3,7 +3,6 @@ package vaultcred
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,30 +14,15 @@ import (
 	"sync"
 
 	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/vaultcred/gettoken/internal/vaulterr"
 )
 
 // HTTPError is a Vault answer with a status other than 200 or 204. Its
 // message has htgettoken's form: "HTTPError: <reason phrase>: <errors>",
-// for example "HTTPError: Forbidden: permission denied".
-type HTTPError struct {
-	// Status is the HTTP status code.
-	Status int
-	// Errors are the entries of the JSON "errors" list.
-	Errors []string
-	// Body is the raw body when it was not a Vault error document.
-	Body string
-}
-
-func (e *HTTPError) Error() string {
-	msg := "HTTPError: " + http.StatusText(e.Status) + ":"
-	if len(e.Errors) > 0 {
-		return msg + " " + strings.Join(e.Errors, " ")
-	}
-	if b := strings.TrimSpace(e.Body); b != "" {
-		return msg + " " + truncate(b, 200)
-	}
-	return msg
-}
+// for example "HTTPError: Forbidden: permission denied". It is the one
+// Vault error type of the project (package vaulterr).
+type HTTPError = vaulterr.Error
 
 // ConnectionError is a failure to reach Vault or to read its answer.
 type ConnectionError struct{ Err error }
@@ -58,13 +42,6 @@ func describeNetErr(err error) string {
 		return oe.Op + " " + oe.Addr.String() + ": " + oe.Err.Error()
 	}
 	return err.Error()
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }
 
 // vaultAPI makes the requests of the flow through github.com/hashicorp/vault/api,
@@ -182,15 +159,7 @@ func (v *vaultAPI) do(ctx context.Context, r request) (*vaultapi.Secret, error) 
 		v.log.Debugf("##### End vault %s response", r.what)
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-		he := &HTTPError{Status: resp.StatusCode}
-		var doc struct {
-			Errors []string `json:"errors"`
-		}
-		if json.Unmarshal(body, &doc) == nil && doc.Errors != nil {
-			he.Errors = doc.Errors
-		} else {
-			he.Body = string(body)
-		}
+		he := vaulterr.FromResponse(resp.StatusCode, body)
 		sec, _ := vaultapi.ParseSecret(bytes.NewReader(body))
 		return sec, he
 	}
@@ -209,3 +178,32 @@ type DecodeError struct{ Err error }
 
 func (e *DecodeError) Error() string { return "JSONDecodeError: " + e.Err.Error() }
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Delete sends DELETE to url, a URL of o.VaultServer's API ("<V>/v1/<path>",
+// as Result.BearerURL has it), with token in X-Vault-Token, through the
+// same Vault client as Get and with its rules: 200 or 204 is success, other
+// statuses give an *HTTPError, a server that cannot be reached a
+// *ConnectionError. hc nil builds the client from o's TLS settings. No
+// error holds the token.
+func Delete(ctx context.Context, o *Options, hc *http.Client, url, token string) error {
+	if !o.Derived() {
+		return errors.New("vaultcred: options not derived (call Options.Derive first)")
+	}
+	prefix := o.VaultServer + "/v1/"
+	path, ok := strings.CutPrefix(url, prefix)
+	if !ok || path == "" {
+		return fmt.Errorf("%s is not a URL under %s", url, prefix)
+	}
+	if err := checkTokenText(token); err != nil {
+		return fmt.Errorf("the vault token is not usable: %w", err)
+	}
+	if hc == nil {
+		hc = NewHTTPClient(HTTPClientConfig{TLS: TLSConfig{CAFile: o.CAFile, CAPath: o.CAPath, ServerName: o.VaultCertName}})
+	}
+	v, err := newVaultAPI(o.VaultServer, hc, nil)
+	if err != nil {
+		return err
+	}
+	_, err = v.do(ctx, request{method: http.MethodDelete, path: path, token: token})
+	return err
+}

@@ -17,9 +17,10 @@
 // to learn the Vault URL of the refresh token, without any request
 // (unless --vaulttokenminttl asks for a lookup). Then "Deleting refresh
 // token" and "  at path <URL>" are printed unless -q, and the URL is sent
-// a DELETE with the token of the vault token file in X-Vault-Token, over
-// the same TLS client as htgettoken (--cafile, --capath, --vaultcertname),
-// within 5 seconds. Only a 2xx answer counts as success.
+// a DELETE with the token of the vault token file in X-Vault-Token, through
+// the same Vault client as htgettoken's requests (--cafile, --capath,
+// --vaultcertname), within 5 seconds. Only a 200 or 204 answer (what Vault
+// sends) counts as success.
 //
 // Exit status: 0 on success, 2 for a usage error (including -h), 3 when
 // the URL could not be found ("htdestroytoken: Unable to obtain vault URL
@@ -31,7 +32,7 @@
 //
 //   - htgettoken and curl are not run: the option parsing and flow of
 //     package vaultcred run in-process, and the DELETE is made with
-//     vaultcred.NewHTTPClient. Errors of the htgettoken part are printed
+//     vaultcred.Delete. Errors of the htgettoken part are printed
 //     as htgettoken would print them ("htgettoken: ...", silenced by -q);
 //     the DELETE failure is explained on a line of its own
 //     ("htdestroytoken: DELETE <URL> failed: HTTPError: Forbidden: ...")
@@ -245,12 +246,9 @@ func deleteRefresh(ctx context.Context, inv invocation, r *request, vtFile strin
 		fmt.Fprintln(inv.stdout, "Deleting refresh token")
 		fmt.Fprintln(inv.stdout, "  at path "+url)
 	}
-	client := vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{
-		TLS: vaultcred.TLSConfig{CAFile: opts.CAFile, CAPath: opts.CAPath, ServerName: opts.VaultCertName},
-	})
 	dctx, cancel := context.WithTimeout(ctx, inv.deleteTimeout)
 	defer cancel()
-	if err := deleteRefreshToken(dctx, client, url, vtFile); err != nil {
+	if err := deleteRefreshToken(dctx, opts, url, vtFile); err != nil {
 		fmt.Fprintf(inv.stderr, "%s: DELETE %s failed: %v\n", prog, url, err)
 		fmt.Fprintf(inv.stderr, "%s: Unable to delete refresh token\n", prog)
 		return exitRefresh

@@ -2,7 +2,6 @@ package optparse
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vaultcred/gettoken/internal/vaulterr"
 	"github.com/vaultcred/gettoken/vaultcred"
 )
 
@@ -146,26 +146,6 @@ func (e *SourceError) Unwrap() error { return e.Err }
 
 // ExitCode returns 1.
 func (e *SourceError) ExitCode() int { return vaultcred.ExitFatal }
-
-// HTTPStatusError is an HTTP response with a status other than 200 or 204.
-// Its text follows htgettoken: "HTTPError: <reason phrase>:" followed by
-// each entry of a JSON "errors" list, or by the body when it is not JSON.
-type HTTPStatusError struct {
-	// StatusCode is the HTTP status.
-	StatusCode int
-	// Detail is the text after the reason phrase (with a leading space when
-	// not empty).
-	Detail string
-}
-
-// Error returns "HTTPError: <reason>:<Detail>".
-func (e *HTTPStatusError) Error() string {
-	reason := http.StatusText(e.StatusCode)
-	if reason == "" {
-		reason = fmt.Sprintf("Status %d", e.StatusCode)
-	}
-	return "HTTPError: " + reason + ":" + e.Detail
-}
 
 // Load returns the options of a gettoken run. It parses
 // $HTGETTOKENOPTS followed by args; if -s/--optserver is then set, it
@@ -357,36 +337,10 @@ func fetchOptions(ctx context.Context, opts *vaultcred.Options, rawURL string, s
 		return "", fmt.Errorf("reading response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-		return "", &HTTPStatusError{StatusCode: resp.StatusCode, Detail: errorDetail(body)}
+		return "", vaulterr.FromResponse(resp.StatusCode, body)
 	}
 	if len(body) > maxOptionsSize {
 		return "", fmt.Errorf("options file larger than %d bytes", maxOptionsSize)
 	}
 	return string(body), nil
-}
-
-// errorDetail renders an error response body as htgettoken does.
-func errorDetail(body []byte) string {
-	var parsed any
-	if err := json.Unmarshal(body, &parsed); err != nil {
-		s := strings.TrimRight(string(body), " \t\r\n")
-		if len(s) > 512 {
-			s = s[:512] + "..."
-		}
-		if s == "" {
-			return ""
-		}
-		return " " + s
-	}
-	var b strings.Builder
-	if m, ok := parsed.(map[string]any); ok {
-		if list, ok := m["errors"].([]any); ok {
-			for _, e := range list {
-				if s, ok := e.(string); ok {
-					b.WriteString(" " + s)
-				}
-			}
-		}
-	}
-	return b.String()
 }
