@@ -15,6 +15,7 @@ require (
 	github.com/hashicorp/vault/sdk v0.20.0
 	github.com/jcmturner/gokrb5/v8 v8.4.4
 	golang.org/x/oauth2 v0.31.0
+	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
 )
 
@@ -113,7 +114,6 @@ require (
 	go.uber.org/atomic v1.11.0 // indirect
 	golang.org/x/crypto v0.40.0 // indirect
 	golang.org/x/net v0.42.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.27.0 // indirect
 	golang.org/x/time v0.12.0 // indirect
 	google.golang.org/api v0.221.0 // indirect
