@@ -11,16 +11,6 @@ import (
 	"time"
 )
 
-// Exit statuses of the htgettoken contract, which gettoken keeps.
-const (
-	// ExitOK is success, including -h and --version.
-	ExitOK = 0
-	// ExitFatal is any fatal error.
-	ExitFatal = 1
-	// ExitUsage is a usage or option parsing error.
-	ExitUsage = 2
-)
-
 // Defaults of htgettoken 2.6 that [NewOptions] fills in.
 const (
 	DefaultIssuer           = "default"
@@ -281,22 +271,14 @@ func (e Environ) isDir(name string) bool {
 type OptionError struct {
 	// Msg is the message.
 	Msg string
-	// Usage marks usage errors (exit 2): htgettoken prints them followed by
-	// an empty line and the full help, and --quiet does not silence them.
-	// Other option errors are fatal (exit 1).
+	// Usage marks usage errors: htgettoken prints them followed by an
+	// empty line and the full help (and exits 2), and --quiet does not
+	// silence them. Other option errors are fatal.
 	Usage bool
 }
 
 // Error returns the message.
 func (e *OptionError) Error() string { return e.Msg }
-
-// ExitCode returns ExitUsage for usage errors and ExitFatal otherwise.
-func (e *OptionError) ExitCode() int {
-	if e.Usage {
-		return ExitUsage
-	}
-	return ExitFatal
-}
 
 // MissingVaultServerMsg is the usage error for a missing --vaultserver.
 const MissingVaultServerMsg = "Missing required parameters: ['--vaultserver']"

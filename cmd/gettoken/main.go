@@ -134,7 +134,7 @@ func runMain(ctx context.Context, inv invocation) int {
 
 	log := &vaultcred.Logger{W: logw, Quiet: opts.Quiet, Verbose: opts.Verbose, Debug: opts.Debug}
 	if testOnlyDump != nil && testOnlyDump(opts) {
-		return vaultcred.ExitOK
+		return exitOK
 	}
 	if err := run(ctx, inv, opts, log); err != nil {
 		if !opts.Quiet {
@@ -145,7 +145,7 @@ func runMain(ctx context.Context, inv invocation) int {
 		}
 		return exitCode(err)
 	}
-	return vaultcred.ExitOK
+	return exitOK
 }
 
 // reportSetupError prints an error from option loading or Derive and
@@ -157,16 +157,16 @@ func reportSetupError(inv invocation, p *optparse.Parser, opts *vaultcred.Option
 	switch {
 	case errors.Is(err, optparse.ErrHelp):
 		io.WriteString(inv.stdout, p.Help())
-		return vaultcred.ExitOK
+		return exitCode(err)
 	case errors.Is(err, optparse.ErrVersion):
 		io.WriteString(inv.stdout, optparse.Version+"\n")
-		return vaultcred.ExitOK
+		return exitCode(err)
 	case errors.As(err, &perr):
 		io.WriteString(inv.stderr, p.FormatError(perr))
-		return vaultcred.ExitUsage
+		return exitCode(err)
 	case errors.As(err, &oerr) && oerr.Usage:
 		io.WriteString(inv.stderr, p.Prog+": "+oerr.Msg+"\n\n"+p.Help())
-		return vaultcred.ExitUsage
+		return exitCode(err)
 	}
 	if opts != nil && opts.Quiet {
 		return exitCode(err)
@@ -184,12 +184,24 @@ func reportSetupError(inv invocation, p *optparse.Parser, opts *vaultcred.Option
 	return exitCode(err)
 }
 
-// exitCode maps an error to an exit status: its ExitCode method if it has
-// one, else 1.
+// Exit statuses, htgettoken's.
+const (
+	exitOK    = 0 // success, also -h and --version
+	exitFatal = 1 // any fatal error: setup, Vault, IdP, files
+	exitUsage = 2 // a usage or option parsing error
+)
+
+// exitCode is gettoken's one mapping of error kinds to exit statuses (the
+// libraries return errors that say what they are, never a status).
 func exitCode(err error) int {
-	var c interface{ ExitCode() int }
-	if errors.As(err, &c) {
-		return c.ExitCode()
+	var perr *optparse.Error
+	var oerr *vaultcred.OptionError
+	switch {
+	case err == nil, errors.Is(err, optparse.ErrHelp), errors.Is(err, optparse.ErrVersion):
+		return exitOK
+	case errors.As(err, &perr), errors.As(err, &oerr) && oerr.Usage:
+		return exitUsage
+	default:
+		return exitFatal
 	}
-	return vaultcred.ExitFatal
 }

@@ -144,9 +144,6 @@ func (e *SourceError) Error() string { return e.What + " failed: " + e.Err.Error
 // Unwrap returns the cause.
 func (e *SourceError) Unwrap() error { return e.Err }
 
-// ExitCode returns 1.
-func (e *SourceError) ExitCode() int { return vaultcred.ExitFatal }
-
 // Load returns the options of a gettoken run. It parses
 // $HTGETTOKENOPTS followed by args; if -s/--optserver is then set, it
 // fetches the option file and parses everything again from scratch as
