@@ -415,7 +415,9 @@ func (s *Storer) prefetch(ctx context.Context, plans []plan) []*firstTry {
 	return out
 }
 
-// process handles one request: spec condor.md §4.4–4.6. pre, when not
+// process handles one request in three steps: get or reuse the service's
+// vault token (a quiet try without OIDC, then one with it), exchange it and
+// get the handle's token, and store what is new with condor_store_cred. pre, when not
 // nil, is the result of its first quiet try.
 func (s *Storer) process(ctx context.Context, p plan, pre *firstTry) error {
 	req := p.req

@@ -112,7 +112,7 @@ type flow struct {
 	method string
 }
 
-// Get runs htgettoken's flow (spec: htgettoken.md §9) with derived
+// Get runs htgettoken's flow (see the package documentation) with derived
 // options. The Result is never nil; on error it holds what was obtained
 // before the error (BearerURL in particular).
 func Get(ctx context.Context, o *Options, d Deps) (*Result, error) {
@@ -205,7 +205,8 @@ func (f *flow) bearerPath(credkey string) string {
 	return p
 }
 
-// existingToken is stage A (§9.2).
+// existingToken is the first way to a vault token: the one in the vault
+// token file (or given on a pipe, which is exchanged first).
 func (f *flow) existingToken(ctx context.Context, credkey string) error {
 	o := f.o
 	if credkey == "" && o.ShowBearerURL {
@@ -341,7 +342,8 @@ func (f *flow) tryBearer(ctx context.Context, credkey, vaultToken, writeBack, fr
 	return nil
 }
 
-// readBearer is getBearerToken's request (§9.8): the access token at path,
+// readBearer is the bearer token read (htgettoken's getBearerToken): the
+// access token at path,
 // or "" when the read failed (an HTTP or connection error, or no token in
 // the answer). An answer that is not JSON is fatal.
 func (f *flow) readBearer(ctx context.Context, path, vaultToken, from string) (string, error) {
@@ -406,7 +408,8 @@ func (f *flow) writeVaultToken(tok string) error {
 	return f.writeFile(f.o.VaultTokenFile, tok, "vault")
 }
 
-// writeFile is writeTokenSafely (§6.3) through package tokenfile.
+// writeFile writes a token file through package tokenfile (temporary file
+// and rename, mode 0600; standard streams written directly).
 func (f *flow) writeFile(path, tok, kind string) error {
 	if tokenfile.IsStdio(path) {
 		f.log.Debugf("Writing %s token to %s", kind, path)
@@ -426,7 +429,7 @@ func (f *flow) call(ctx context.Context, r request) (*vaultapi.Secret, error) {
 	return f.v.do(ctx, r)
 }
 
-// exchange is getVaultToken (§9.7): it returns auth's token, exchanged for
+// exchange is htgettoken's getVaultToken: it returns auth's token, exchanged for
 // a non-renewable one of the wanted lifetime when the login's lease is
 // longer (or unknown, auth == nil meaning "exchange always"), dropping an
 // sshregister policy.
@@ -466,7 +469,8 @@ func (f *flow) exchange(ctx context.Context, token string, auth *vaultapi.Secret
 	return sec.Auth.ClientToken, nil
 }
 
-// loginToken checks a login answer (§9.7's requirements) and exchanges it.
+// loginToken checks that a login answer holds a client token and exchanges
+// it.
 func (f *flow) loginToken(ctx context.Context, sec *vaultapi.Secret) (string, error) {
 	if sec == nil || sec.Auth == nil {
 		return "", fatalf(nil, "no 'auth' in response from %s", f.o.VaultServer)
@@ -507,7 +511,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// saveCredkey writes the credkey file (§6.3: mkdir -p, plain write).
+// saveCredkey writes the credkey file, making its directory (a plain
+// write, as htgettoken: the credkey is no secret).
 func (f *flow) saveCredkey(credkey string) error {
 	o := f.o
 	if f.log != nil && (f.log.Verbose || f.log.Debug) {

@@ -24,7 +24,9 @@ func defaultKerberos(ctx context.Context, principal, service string) (string, er
 	return c.NegotiateHeader(ctx, service)
 }
 
-// kerberos is stage B (§9.3).
+// kerberos is the second way to a vault token: a SPNEGO login with the
+// user's Kerberos tickets. A Vault error is fatal (htgettoken does not go
+// on to ssh-agent or OIDC then); missing tickets move on.
 func (f *flow) kerberos(ctx context.Context, credkey string) error {
 	o := f.o
 	neg := f.d.Kerberos

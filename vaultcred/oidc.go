@@ -54,7 +54,8 @@ func OpenURL(ctx context.Context, stdout io.Writer, command, url string) error {
 	return cmd.Run()
 }
 
-// oidc is stage D (§9.5).
+// oidc is the last way to a vault token: the OIDC device flow, in which
+// the user logs in at the IdP in a browser.
 func (f *flow) oidc(ctx context.Context, credkey string) error {
 	o := f.o
 	nonce := clientNonce()

@@ -75,7 +75,8 @@ func publicKeyLine(k *agent.Key, n int) string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) + fmt.Sprintf(" key%d", n)
 }
 
-// sshAgent is stage C (§9.4).
+// sshAgent is the third way to a vault token: a login with a key of the
+// user's ssh-agent, tried after the existing token and Kerberos.
 func (f *flow) sshAgent(ctx context.Context, credkey string) error {
 	o := f.o
 	ag, keys, err := f.agentKeys()
