@@ -272,17 +272,8 @@ type flowRun struct {
 // htgettoken would read from /dev/stdin. bearerOut, when set, receives the
 // bearer token instead of a file.
 func (s *Storer) gettoken(ctx context.Context, args []string, quiet bool, vaultIn string, bearerOut func(string) error) (*flowRun, error) {
-	p := optparse.HTGetToken("htgettoken", vaultcred.DefaultCAFile(s.Env))
-	opts, err := optparse.Load(ctx, p, args, optparse.Sources{
-		Env: s.Env,
-		HTTPClient: func(o *vaultcred.Options) (*http.Client, error) {
-			return vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{TLS: vaultcred.TLSConfig{CAFile: o.CAFile, CAPath: o.CAPath}}), nil
-		},
-		Log: s.out,
-	})
-	if err == nil {
-		err = opts.Derive(s.Env)
-	}
+	fe := optparse.Frontend{Prog: "htgettoken", Env: s.Env, Log: s.out}
+	_, opts, err := fe.Setup(ctx, args, nil)
 	if err != nil {
 		// Said on the terminal as htgettoken would say it (the storer's
 		// own fatal message is only "htgettoken failed").

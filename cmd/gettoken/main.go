@@ -48,12 +48,11 @@ func gettokenMain() int {
 		testOnlyEnviron(&env)
 	}
 	return runMain(context.Background(), invocation{
-		args:       os.Args,
-		stdout:     os.Stdout,
-		stderr:     os.Stderr,
-		env:        env,
-		width:      helpWidth(env),
-		httpClient: newHTTPClient,
+		args:   os.Args,
+		stdout: os.Stdout,
+		stderr: os.Stderr,
+		env:    env,
+		width:  helpWidth(env),
 	})
 }
 
@@ -109,19 +108,11 @@ func runMain(ctx context.Context, inv invocation) int {
 		argv0, args = inv.args[0], inv.args[1:]
 	}
 	prog := programName(argv0)
-	p := optparse.HTGetToken(prog, vaultcred.DefaultCAFile(inv.env))
-	p.Width = inv.width
-
-	opts, err := optparse.Load(ctx, p, args, optparse.Sources{
-		Env:        inv.env,
-		HTTPClient: inv.httpClient,
-		Log:        inv.stderr,
-	})
-	if err == nil {
-		err = opts.Derive(inv.env)
-	}
+	fe := optparse.Frontend{Prog: prog, Env: inv.env, Width: inv.width, HTTPClient: inv.httpClient, Log: inv.stderr}
+	p, opts, err := fe.Setup(ctx, args, nil)
 	if err != nil {
-		return reportSetupError(inv, p, opts, err)
+		p.WriteSetupError(inv.stdout, inv.stderr, opts, err)
+		return exitCode(err)
 	}
 
 	logw := inv.stderr
@@ -146,42 +137,6 @@ func runMain(ctx context.Context, inv invocation) int {
 		return exitCode(err)
 	}
 	return exitOK
-}
-
-// reportSetupError prints an error from option loading or Derive and
-// returns the exit status. opts may be nil.
-func reportSetupError(inv invocation, p *optparse.Parser, opts *vaultcred.Options, err error) int {
-	var perr *optparse.Error
-	var oerr *vaultcred.OptionError
-	var serr *optparse.SourceError
-	switch {
-	case errors.Is(err, optparse.ErrHelp):
-		io.WriteString(inv.stdout, p.Help())
-		return exitCode(err)
-	case errors.Is(err, optparse.ErrVersion):
-		io.WriteString(inv.stdout, optparse.Version+"\n")
-		return exitCode(err)
-	case errors.As(err, &perr):
-		io.WriteString(inv.stderr, p.FormatError(perr))
-		return exitCode(err)
-	case errors.As(err, &oerr) && oerr.Usage:
-		io.WriteString(inv.stderr, p.Prog+": "+oerr.Msg+"\n\n"+p.Help())
-		return exitCode(err)
-	}
-	if opts != nil && opts.Quiet {
-		return exitCode(err)
-	}
-	// htgettoken's concise mode is set before the option checks that fail
-	// here, but not before the option sources are read.
-	if opts != nil && !errors.As(err, &serr) && !opts.Verbose && !opts.Debug {
-		w := inv.stderr
-		if opts.LogToStdout {
-			w = inv.stdout
-		}
-		fmt.Fprintln(w)
-	}
-	fmt.Fprintf(inv.stderr, "%s: %s\n", p.Prog, err)
-	return exitCode(err)
 }
 
 // Exit statuses, htgettoken's.

@@ -62,7 +62,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -261,17 +260,13 @@ func deleteRefresh(ctx context.Context, inv invocation, r *request, vtFile strin
 // messages go to stderr as htgettoken's would.
 func bearerURL(ctx context.Context, inv invocation, htArgs []string) (*vaultcred.Options, string) {
 	const htProg = "htgettoken"
-	p := optparse.HTGetToken(htProg, vaultcred.DefaultCAFile(inv.env))
-	opts, err := optparse.Load(ctx, p, htArgs, optparse.Sources{
-		Env:        inv.env,
-		HTTPClient: optServerClient,
-		Log:        inv.stderr,
-	})
-	if err == nil {
-		err = opts.Derive(inv.env)
-	}
+	fe := optparse.Frontend{Prog: htProg, Env: inv.env, Log: inv.stderr}
+	p, opts, err := fe.Setup(ctx, htArgs, nil)
 	if err != nil {
-		reportSetupError(inv.stderr, p, opts, err)
+		// htgettoken would print the help and --version on stdout, where
+		// the original captured them as the URL; there is no URL. Its log
+		// stream is stderr here, because of --showbearerurl.
+		p.WriteSetupError(io.Discard, inv.stderr, opts, err)
 		return nil, ""
 	}
 	log := &vaultcred.Logger{W: inv.stderr, Quiet: opts.Quiet, Verbose: opts.Verbose, Debug: opts.Debug}
@@ -283,38 +278,4 @@ func bearerURL(ctx context.Context, inv invocation, htArgs []string) (*vaultcred
 		fmt.Fprintf(inv.stderr, "%s: %s\n", htProg, err)
 	}
 	return opts, res.BearerURL
-}
-
-// reportSetupError prints an option error as htgettoken does (its log
-// stream is stderr here, because of --showbearerurl). opts may be nil.
-func reportSetupError(w io.Writer, p *optparse.Parser, opts *vaultcred.Options, err error) {
-	var perr *optparse.Error
-	var oerr *vaultcred.OptionError
-	var serr *optparse.SourceError
-	switch {
-	case errors.Is(err, optparse.ErrHelp), errors.Is(err, optparse.ErrVersion):
-		// htgettoken would print these on stdout, where the original
-		// captured them as the URL; there is no URL.
-		return
-	case errors.As(err, &perr):
-		io.WriteString(w, p.FormatError(perr))
-		return
-	case errors.As(err, &oerr) && oerr.Usage:
-		io.WriteString(w, p.Prog+": "+oerr.Msg+"\n\n"+p.Help())
-		return
-	}
-	if opts != nil && opts.Quiet {
-		return
-	}
-	if opts != nil && !errors.As(err, &serr) && !opts.Verbose && !opts.Debug {
-		fmt.Fprintln(w)
-	}
-	fmt.Fprintf(w, "%s: %s\n", p.Prog, err)
-}
-
-// optServerClient is the client that fetches an -s/--optserver file.
-func optServerClient(o *vaultcred.Options) (*http.Client, error) {
-	return vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{
-		TLS: vaultcred.TLSConfig{CAFile: o.CAFile, CAPath: o.CAPath},
-	}), nil
 }
