@@ -109,7 +109,7 @@ func runMain(ctx context.Context, inv invocation) int {
 	}
 	prog := programName(argv0)
 	fe := optparse.Frontend{Prog: prog, Env: inv.env, Width: inv.width, HTTPClient: inv.httpClient, Log: inv.stderr}
-	p, opts, err := fe.Setup(ctx, args, nil)
+	p, opts, err := fe.Setup(ctx, args)
 	if err != nil {
 		p.WriteSetupError(inv.stdout, inv.stderr, opts, err)
 		return exitCode(err)

@@ -261,7 +261,7 @@ func deleteRefresh(ctx context.Context, inv invocation, r *request, vtFile strin
 func bearerURL(ctx context.Context, inv invocation, htArgs []string) (*vaultcred.Options, string) {
 	const htProg = "htgettoken"
 	fe := optparse.Frontend{Prog: htProg, Env: inv.env, Log: inv.stderr}
-	p, opts, err := fe.Setup(ctx, htArgs, nil)
+	p, opts, err := fe.Setup(ctx, htArgs)
 	if err != nil {
 		// htgettoken would print the help and --version on stdout, where
 		// the original captured them as the URL; there is no URL. Its log

@@ -26,6 +26,12 @@ type Frontend struct {
 	// Log receives the messages printed while the sources are loaded
 	// ("Fetching options from ..."); nil discards them.
 	Log io.Writer
+	// Defaults, when set, changes htgettoken's defaults; the option
+	// sources and the command line may override what it sets.
+	Defaults func(o *vaultcred.Options)
+	// Fixed, when set, is applied to the parsed options before Derive: the
+	// settings a caller imposes whatever the command line says.
+	Fixed func(o *vaultcred.Options)
 }
 
 // OptServerClient is the client that fetches an -s/--optserver file: the
@@ -41,10 +47,8 @@ func OptServerClient(o *vaultcred.Options) (*http.Client, error) {
 // Setup parses args with the option sources and derives the options. It
 // returns the parser (for the help and error texts), the options (nil or
 // partly filled on some errors) and any error: ErrHelp, ErrVersion, *Error,
-// *SourceError or *vaultcred.OptionError, or another fatal error. fix, when
-// not nil, is applied to the parsed options before Derive: the settings a
-// caller imposes whatever the command line says.
-func (f Frontend) Setup(ctx context.Context, args []string, fix func(o *vaultcred.Options)) (*Parser, *vaultcred.Options, error) {
+// *SourceError or *vaultcred.OptionError, or another fatal error.
+func (f Frontend) Setup(ctx context.Context, args []string) (*Parser, *vaultcred.Options, error) {
 	p := HTGetToken(f.Prog, vaultcred.DefaultCAFile(f.Env))
 	if f.Width > 0 {
 		p.Width = f.Width
@@ -53,10 +57,10 @@ func (f Frontend) Setup(ctx context.Context, args []string, fix func(o *vaultcre
 	if hc == nil {
 		hc = OptServerClient
 	}
-	opts, err := Load(ctx, p, args, Sources{Env: f.Env, HTTPClient: hc, Log: f.Log})
+	opts, err := Load(ctx, p, args, Sources{Env: f.Env, HTTPClient: hc, Log: f.Log, Defaults: f.Defaults})
 	if err == nil {
-		if fix != nil {
-			fix(opts)
+		if f.Fixed != nil {
+			f.Fixed(opts)
 		}
 		err = opts.Derive(f.Env)
 	}

@@ -126,6 +126,10 @@ type Sources struct {
 	// Log receives the messages htgettoken prints while loading options
 	// (stderr); nil discards them.
 	Log io.Writer
+	// Defaults, when set, changes htgettoken's defaults before the option
+	// sources and the command line are applied, which may override what
+	// it sets (the storer's 28-day --vaulttokenttl).
+	Defaults func(o *vaultcred.Options)
 }
 
 // SourceError is a failure to read or split an option source. It is fatal
@@ -177,7 +181,7 @@ func Load(ctx context.Context, p *Parser, args []string, src Sources) (*vaultcre
 	if err != nil {
 		return nil, err
 	}
-	opts := optionsFrom(res)
+	opts := optionsFrom(res, src.Defaults)
 	opts.ApplyCADefaults(src.Env)
 
 	if opts.OptServer != "" {
@@ -203,26 +207,24 @@ func Load(ctx context.Context, p *Parser, args []string, src Sources) (*vaultcre
 		if err != nil {
 			return nil, err
 		}
-		opts = optionsFrom(res)
+		opts = optionsFrom(res, src.Defaults)
 		opts.ApplyCADefaults(src.Env)
 	}
 
 	if opts.VaultServer == "" {
 		return nil, &vaultcred.OptionError{Msg: vaultcred.MissingVaultServerMsg, Usage: true}
 	}
-	ttl, ok := res.String("vaulttokenttl")
-	if !ok {
-		ttl = defaultTTLText
+	// Lifetimes not given keep their defaults (defaultTTLText and
+	// defaultMinTTLText in NewOptions, or what Sources.Defaults set).
+	if ttl, ok := res.String("vaulttokenttl"); ok {
+		if opts.VaultTokenTTL, err = vaultcred.ParseTTL("--vaulttokenttl", ttl); err != nil {
+			return opts, err
+		}
 	}
-	if opts.VaultTokenTTL, err = vaultcred.ParseTTL("--vaulttokenttl", ttl); err != nil {
-		return opts, err
-	}
-	minTTL, ok := res.String("vaulttokenminttl")
-	if !ok {
-		minTTL = defaultMinTTLText
-	}
-	if opts.VaultTokenMinTTL, err = vaultcred.ParseTTL("--vaulttokenminttl", minTTL); err != nil {
-		return opts, err
+	if minTTL, ok := res.String("vaulttokenminttl"); ok {
+		if opts.VaultTokenMinTTL, err = vaultcred.ParseTTL("--vaulttokenminttl", minTTL); err != nil {
+			return opts, err
+		}
 	}
 	return opts, nil
 }
@@ -241,11 +243,14 @@ func parseAll(p *Parser, pre, args []string) (*Result, error) {
 	return res, nil
 }
 
-// optionsFrom converts parse results to Options, starting from the defaults.
-// The lifetimes are left to Load, which parses them after the required
-// option check, as htgettoken does.
-func optionsFrom(r *Result) *vaultcred.Options {
+// optionsFrom converts parse results to Options, starting from the defaults
+// (changed by defaults when not nil). The lifetimes are left to Load, which
+// parses them after the required option check, as htgettoken does.
+func optionsFrom(r *Result, defaults func(o *vaultcred.Options)) *vaultcred.Options {
 	o := vaultcred.NewOptions()
+	if defaults != nil {
+		defaults(o)
+	}
 	str := func(name string, dst *string) {
 		if v, ok := r.String(name); ok {
 			*dst = v
