@@ -106,7 +106,6 @@ type flow struct {
 	log  *Logger
 	v    *vaultAPI
 	res  *Result
-	done bool // a terminal state was reached (bearer token or --nobearertoken exit)
 	// method is how the vault token being tried was obtained; it becomes
 	// Result.Method when the run succeeds with it.
 	method string
@@ -172,28 +171,39 @@ func (f *flow) run(ctx context.Context) error {
 	}
 	f.res.CredKey = credkey
 
+	// The ways to a vault token, in htgettoken's order; the first that
+	// finishes the run ends it.
+	var stages []func(ctx context.Context, credkey string) (outcome, error)
 	if (credkey != "" || o.NoBearerToken) && !o.RegisterSSH {
-		if err := f.existingToken(ctx, credkey); err != nil || f.done {
-			return err
-		}
+		stages = append(stages, f.existingToken)
 		if !o.NoKerberos {
-			if err := f.kerberos(ctx, credkey); err != nil || f.done {
-				return err
-			}
+			stages = append(stages, f.kerberos)
 		}
 		if !o.NoSSH {
-			if err := f.sshAgent(ctx, credkey); err != nil || f.done {
-				return err
-			}
+			stages = append(stages, f.sshAgent)
 		}
 	}
 	if !o.NoOIDC {
-		if err := f.oidc(ctx, credkey); err != nil || f.done {
+		stages = append(stages, f.oidc)
+	}
+	for _, stage := range stages {
+		if out, err := stage(ctx, credkey); err != nil || out == finished {
 			return err
 		}
 	}
 	return fatalf(ErrNoToken, "Failure getting token from %s", o.VaultServer)
 }
+
+// outcome is what a stage of the flow achieved.
+type outcome int
+
+const (
+	// moveOn: this way gave no usable token; the next one is tried.
+	moveOn outcome = iota
+	// finished: the run reached its end (a bearer token stored, or a
+	// vault token with --nobearertoken).
+	finished
+)
 
 // bearerPath is the secret path for credkey, switched to sts when scopes
 // or audiences are requested.
@@ -207,10 +217,10 @@ func (f *flow) bearerPath(credkey string) string {
 
 // existingToken is the first way to a vault token: the one in the vault
 // token file (or given on a pipe, which is exchanged first).
-func (f *flow) existingToken(ctx context.Context, credkey string) error {
+func (f *flow) existingToken(ctx context.Context, credkey string) (outcome, error) {
 	o := f.o
 	if credkey == "" && o.ShowBearerURL {
-		return fatalf(nil, "cannot do --showbearerurl because credkey is not known")
+		return moveOn, fatalf(nil, "cannot do --showbearerurl because credkey is not known")
 	}
 	infile := o.VaultTokenInFile
 	// gettoken fix: never read a vault token from stdout or stderr (with a
@@ -218,7 +228,7 @@ func (f *flow) existingToken(ctx context.Context, credkey string) error {
 	// /dev/stdout, which htgettoken reads and, on a pipe, hangs on).
 	if isOutputStream(infile) {
 		f.log.Debugf("%s is an output stream, not reading a vault token from it", infile)
-		return nil
+		return moveOn, nil
 	}
 	f.log.Debugf("Reading %s", infile)
 	var token string
@@ -230,36 +240,36 @@ func (f *flow) existingToken(ctx context.Context, credkey string) error {
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		f.log.Debugf("%s does not yet exist", infile)
-		return nil
+		return moveOn, nil
 	}
 	if err != nil {
-		return fatalf(err, "reading vault token from %s failed: %v", infile, err)
+		return moveOn, fatalf(err, "reading vault token from %s failed: %v", infile, err)
 	}
 	if token == "" {
 		f.log.Debugf("%s is empty", infile)
-		return nil
+		return moveOn, nil
 	}
 	if err := checkTokenText(token); err != nil {
-		return fatalf(err, "vault token in %s is not usable: %v", infile, err)
+		return moveOn, fatalf(err, "vault token in %s is not usable: %v", infile, err)
 	}
 	if o.ExchangeMode {
 		newTok, err := f.exchange(ctx, token, nil)
 		if err != nil {
-			return err
+			return moveOn, err
 		}
 		if err := f.writeVaultToken(newTok); err != nil {
-			return err
+			return moveOn, err
 		}
 		f.method = "exchange"
 		return f.tryBearer(ctx, credkey, newTok, "", infile)
 	}
 	if o.NoBearerToken && !o.ShowBearerURL {
-		return nil
+		return moveOn, nil
 	}
 	if o.VaultTokenMinTTL > 0 {
 		ok, err := f.enoughTTL(ctx, token, infile)
 		if err != nil || !ok {
-			return err
+			return moveOn, err
 		}
 	}
 	f.method = "existing"
@@ -296,10 +306,10 @@ func (f *flow) enoughTTL(ctx context.Context, token, infile string) (bool, error
 
 // tryBearer announces and performs a bearer read (the progress line of the
 // default mode), then writes the vault token back to writeBack (when set)
-// and stores the bearer token, and marks the run done. The files are
+// and stores the bearer token: the run is then finished. The files are
 // written after the progress line ends, so their "Storing ..." lines stand
 // on lines of their own.
-func (f *flow) tryBearer(ctx context.Context, credkey, vaultToken, writeBack, from string) error {
+func (f *flow) tryBearer(ctx context.Context, credkey, vaultToken, writeBack, from string) (outcome, error) {
 	o := f.o
 	path := f.bearerPath(credkey)
 	if o.ShowBearerURL && f.res.BearerURL == "" {
@@ -308,38 +318,36 @@ func (f *flow) tryBearer(ctx context.Context, credkey, vaultToken, writeBack, fr
 	if o.NoBearerToken {
 		if writeBack != "" {
 			if err := f.writeVaultToken(vaultToken); err != nil {
-				return err
+				return moveOn, err
 			}
 		}
 		f.res.VaultToken = vaultToken
 		f.res.Method = f.method
-		f.done = true
-		return nil
+		return finished, nil
 	}
 	f.log.Start("Attempting to get token from %s ...", o.VaultServer)
 	tok, err := f.readBearer(ctx, path, vaultToken, from)
 	if err != nil {
-		return err
+		return moveOn, err
 	}
 	if tok == "" {
 		f.log.End(" failed")
-		return nil
+		return moveOn, nil
 	}
 	f.log.End(" succeeded")
 	if writeBack != "" {
 		if err := f.writeVaultToken(vaultToken); err != nil {
-			return err
+			return moveOn, err
 		}
 	}
 	f.res.VaultToken = vaultToken
 	f.res.CredKey = credkey
 	if err := f.storeBearer(tok); err != nil {
-		return err
+		return moveOn, err
 	}
 	f.res.BearerToken = tok
 	f.res.Method = f.method
-	f.done = true
-	return nil
+	return finished, nil
 }
 
 // readBearer is the bearer token read (htgettoken's getBearerToken): the

@@ -56,7 +56,7 @@ func OpenURL(ctx context.Context, stdout io.Writer, command, url string) error {
 
 // oidc is the last way to a vault token: the OIDC device flow, in which
 // the user logs in at the IdP in a browser.
-func (f *flow) oidc(ctx context.Context, credkey string) error {
+func (f *flow) oidc(ctx context.Context, credkey string) (outcome, error) {
 	o := f.o
 	nonce := clientNonce()
 	authPath := o.OIDCPath + "/auth_url"
@@ -68,17 +68,17 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 		"redirect_uri": o.VaultAlias + "/v1/" + o.OIDCPath + "/callback",
 	}})
 	if err != nil {
-		return fatalf(err, "Initiating authentication to %s failed: %v", o.VaultServer, err)
+		return moveOn, fatalf(err, "Initiating authentication to %s failed: %v", o.VaultServer, err)
 	}
 	if sec == nil || sec.Data == nil {
-		return fatalf(nil, "no 'data' in response from %s", o.VaultServer)
+		return moveOn, fatalf(nil, "no 'data' in response from %s", o.VaultServer)
 	}
 	authURL, ok := sec.Data["auth_url"].(string)
 	if !ok {
-		return fatalf(nil, "no 'auth_url' in data from %s", o.VaultServer)
+		return moveOn, fatalf(nil, "no 'auth_url' in data from %s", o.VaultServer)
 	}
 	if authURL == "" {
-		return fatalf(nil, "'auth_url' is empty in data from %s", o.VaultServer)
+		return moveOn, fatalf(nil, "'auth_url' is empty in data from %s", o.VaultServer)
 	}
 	userCode, _ := sec.Data["user_code"].(string)
 	interval := 0
@@ -134,10 +134,10 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 
 	login, err := f.poll(ctx, pollPath, pollBody, interval)
 	if err != nil {
-		return err
+		return moveOn, err
 	}
 	if login == nil || login.Auth == nil {
-		return fatalf(nil, "no 'auth' in response from %s", o.VaultServer)
+		return moveOn, fatalf(nil, "no 'auth' in response from %s", o.VaultServer)
 	}
 	if o.RegisterSSH {
 		// htgettoken uses only --credkey or the credkey file here and crashes
@@ -150,38 +150,37 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 			ck = login.Auth.Metadata["credkey"]
 		}
 		if ck == "" {
-			return fatalf(nil, "no 'credkey' in metadata of response from %s", o.VaultServer)
+			return moveOn, fatalf(nil, "no 'credkey' in metadata of response from %s", o.VaultServer)
 		}
 		if err := f.registerSSH(ctx, login.Auth.ClientToken, ck); err != nil {
-			return err
+			return moveOn, err
 		}
 	}
 	tok, err := f.loginToken(ctx, login)
 	if err != nil {
-		return err
+		return moveOn, err
 	}
 	if err := f.writeVaultToken(tok); err != nil {
-		return err
+		return moveOn, err
 	}
 	f.res.VaultToken = tok
 	f.res.Method = "oidc"
 	f.method = "oidc"
 	if o.NoBearerToken {
-		f.done = true
-		return nil
+		return finished, nil
 	}
 	md := login.Auth.Metadata
 	if md == nil {
-		return fatalf(nil, "no 'metadata' in response from %s", o.VaultServer)
+		return moveOn, fatalf(nil, "no 'metadata' in response from %s", o.VaultServer)
 	}
 	if o.CredKey == "" {
 		credkey = md["credkey"]
 		if credkey == "" {
 			// htgettoken reports this as "no 'metadata' in response".
-			return fatalf(nil, "no 'credkey' in metadata of response from %s", o.VaultServer)
+			return moveOn, fatalf(nil, "no 'credkey' in metadata of response from %s", o.VaultServer)
 		}
 		if err := f.saveCredkey(credkey); err != nil {
-			return err
+			return moveOn, err
 		}
 	} else {
 		credkey = o.CredKey
@@ -189,7 +188,7 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 	f.res.CredKey = credkey
 	rt := md["oauth2_refresh_token"]
 	if rt == "" {
-		return fatalf(nil, "no 'oauth2_refresh_token' in response from %s", o.VaultServer)
+		return moveOn, fatalf(nil, "no 'oauth2_refresh_token' in response from %s", o.VaultServer)
 	}
 	path := o.SecretPathFor(credkey)
 	f.log.Start("Saving refresh token ...")
@@ -197,7 +196,7 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 	f.log.Verbosef("  at path %s", path)
 	if _, err := f.call(ctx, request{method: "POST", path: path, token: tok, what: "store refresh token",
 		body: map[string]any{"server": o.Issuer, "refresh_token": rt}}); err != nil {
-		return fatalf(err, "Refresh token storage to %s failed: %v", o.VaultServer, err)
+		return moveOn, fatalf(err, "Refresh token storage to %s failed: %v", o.VaultServer, err)
 	}
 	f.log.End(" done")
 	f.log.Verbosef("Getting bearer token from %s", o.VaultServer)
