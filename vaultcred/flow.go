@@ -101,11 +101,11 @@ func fatalf(err error, format string, args ...any) error {
 
 // flow is one run of Get.
 type flow struct {
-	o    *Options
-	d    Deps
-	log  *Logger
-	v    *vaultAPI
-	res  *Result
+	o   *Options
+	d   Deps
+	log *Logger
+	v   *vaultAPI
+	res *Result
 	// method is how the vault token being tried was obtained; it becomes
 	// Result.Method when the run succeeds with it.
 	method string

@@ -54,9 +54,37 @@ func OpenURL(ctx context.Context, stdout io.Writer, command, url string) error {
 	return cmd.Run()
 }
 
+// deviceLogin is a started OIDC device login: what the user is shown and
+// how its end is waited for.
+type deviceLogin struct {
+	authURL, userCode string
+	// pollPath and pollBody are the request that asks Vault whether the
+	// user has logged in; interval is the seconds between polls Vault
+	// asked for.
+	pollPath string
+	pollBody map[string]any
+	interval int
+}
+
 // oidc is the last way to a vault token: the OIDC device flow, in which
-// the user logs in at the IdP in a browser.
+// the user logs in at the IdP in a browser. It starts the login at Vault,
+// shows the user where to log in, waits for the login, and completes it
+// (vault token, credkey, refresh token, bearer token).
 func (f *flow) oidc(ctx context.Context, credkey string) (outcome, error) {
+	dl, err := f.oidcStart(ctx)
+	if err != nil {
+		return moveOn, err
+	}
+	f.oidcShow(ctx, dl)
+	login, err := f.oidcWait(ctx, dl)
+	if err != nil {
+		return moveOn, err
+	}
+	return f.oidcComplete(ctx, credkey, login)
+}
+
+// oidcStart asks Vault for the login URL (auth_url).
+func (f *flow) oidcStart(ctx context.Context) (*deviceLogin, error) {
 	o := f.o
 	nonce := clientNonce()
 	authPath := o.OIDCPath + "/auth_url"
@@ -68,17 +96,17 @@ func (f *flow) oidc(ctx context.Context, credkey string) (outcome, error) {
 		"redirect_uri": o.VaultAlias + "/v1/" + o.OIDCPath + "/callback",
 	}})
 	if err != nil {
-		return moveOn, fatalf(err, "Initiating authentication to %s failed: %v", o.VaultServer, err)
+		return nil, fatalf(err, "Initiating authentication to %s failed: %v", o.VaultServer, err)
 	}
 	if sec == nil || sec.Data == nil {
-		return moveOn, fatalf(nil, "no 'data' in response from %s", o.VaultServer)
+		return nil, fatalf(nil, "no 'data' in response from %s", o.VaultServer)
 	}
 	authURL, ok := sec.Data["auth_url"].(string)
 	if !ok {
-		return moveOn, fatalf(nil, "no 'auth_url' in data from %s", o.VaultServer)
+		return nil, fatalf(nil, "no 'auth_url' in data from %s", o.VaultServer)
 	}
 	if authURL == "" {
-		return moveOn, fatalf(nil, "'auth_url' is empty in data from %s", o.VaultServer)
+		return nil, fatalf(nil, "'auth_url' is empty in data from %s", o.VaultServer)
 	}
 	userCode, _ := sec.Data["user_code"].(string)
 	interval := 0
@@ -101,7 +129,14 @@ func (f *flow) oidc(ctx context.Context, credkey string) (outcome, error) {
 		pollBody["role"] = o.Role
 		interval = 0
 	}
+	return &deviceLogin{authURL: authURL, userCode: userCode, pollPath: pollPath, pollBody: pollBody, interval: interval}, nil
+}
 
+// oidcShow shows the user where to log in (the URL, the user code, a QR
+// code with --qr) and runs the web open command on the URL.
+func (f *flow) oidcShow(ctx context.Context, dl *deviceLogin) {
+	o := f.o
+	authURL, userCode := dl.authURL, dl.userCode
 	f.log.Alwaysf("")
 	f.log.Alwaysf("Complete the authentication at:")
 	f.log.Alwaysf("    %s", authURL)
@@ -130,12 +165,19 @@ func (f *flow) oidc(ctx context.Context, credkey string) (outcome, error) {
 			f.log.Alwaysf("Couldn't open web browser with '%s', please open URL manually", o.WebOpenCommand)
 		}
 	}
+}
+
+// oidcWait waits for the user's login (see poll).
+func (f *flow) oidcWait(ctx context.Context, dl *deviceLogin) (*vaultapi.Secret, error) {
 	f.log.Infof("Waiting for response in web browser")
 
-	login, err := f.poll(ctx, pollPath, pollBody, interval)
-	if err != nil {
-		return moveOn, err
-	}
+	return f.poll(ctx, dl.pollPath, dl.pollBody, dl.interval)
+}
+
+// oidcComplete turns the login answer into the vault token file, the
+// credkey file, the stored refresh token and the bearer token.
+func (f *flow) oidcComplete(ctx context.Context, credkey string, login *vaultapi.Secret) (outcome, error) {
+	o := f.o
 	if login == nil || login.Auth == nil {
 		return moveOn, fatalf(nil, "no 'auth' in response from %s", o.VaultServer)
 	}
