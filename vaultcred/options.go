@@ -37,8 +37,10 @@ const (
 //
 // Start from [NewOptions], which holds htgettoken's defaults, set what the
 // user asked for, then call Derive. The command line is turned into Options
-// by gettoken's internal/optparse package; the HTCondor storer fills them in
-// directly. Derive changes fields in place, as htgettoken does: afterwards
+// by gettoken's internal/optparse package (optparse.Frontend, shared by
+// gettoken, htdestroytoken and the HTCondor storer); the storer parses the
+// user's htgettoken options there too and sets its own choices (lifetime,
+// token files, methods tried) as fields. Derive changes fields in place, as htgettoken does: afterwards
 // paths are resolved and URLs normalised, and the flow reads the fields
 // directly.
 type Options struct {
