@@ -86,11 +86,15 @@ func fatalf(format string, args ...any) error {
 	return &FatalError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// lineWriter writes the newline that condor_submit's unfinished
-// "Submitting job(s)" line needs before the storer's first output.
+// lineWriter writes, when lead is set, the newline that condor_submit's
+// unfinished "Submitting job(s)" line needs before the storer's first
+// output. As the original storer, that is done in verbose mode and before
+// "Authentication needed for <service>" (see Storer.Newline), not before
+// a fatal or usage message of a quiet run.
 type lineWriter struct {
 	mu      sync.Mutex
 	w       io.Writer
+	lead    bool
 	started bool
 }
 
@@ -99,8 +103,10 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	if !l.started && len(p) > 0 {
 		l.started = true
-		if _, err := l.w.Write([]byte("\n")); err != nil {
-			return 0, err
+		if l.lead {
+			if _, err := l.w.Write([]byte("\n")); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return l.w.Write(p)
@@ -162,6 +168,7 @@ func (s *Storer) Run(ctx context.Context, argv []string) error {
 	if err != nil {
 		return err
 	}
+	s.out.lead = s.verbose != ""
 	if len(requests) == 0 {
 		return ErrUsage
 	}
@@ -177,6 +184,7 @@ func (s *Storer) Run(ctx context.Context, argv []string) error {
 	if _, err := s.parseFlags(argv); err != nil {
 		return err
 	}
+	s.out.lead = s.verbose != ""
 	gettokenOpts := strings.Fields(knobs["SEC_CREDENTIAL_GETTOKEN_OPTS"])
 	if len(gettokenOpts) == 0 && s.Env.Getenv(optparse.EnvOpts) == "" {
 		return fatalf("Neither SEC_CREDENTIAL_GETTOKEN_OPTS condor value nor $HTGETTOKENOPTS environment set")
@@ -203,11 +211,26 @@ func (s *Storer) Run(ctx context.Context, argv []string) error {
 }
 
 // Newline writes the newline condor_submit's unfinished line needs, if
-// nothing was written yet (before a usage or fatal message).
+// nothing was written yet, in verbose mode (the command calls it before a
+// usage or fatal message; a quiet run's message follows condor_submit's
+// line directly, as the original's does).
 func (s *Storer) Newline() {
 	if s.out == nil {
 		s.out = &lineWriter{w: s.Stderr}
 	}
+	s.out.mu.Lock()
+	defer s.out.mu.Unlock()
+	if !s.out.started {
+		s.out.started = true
+		if s.out.lead {
+			s.out.w.Write([]byte("\n"))
+		}
+	}
+}
+
+// startLine writes the newline before "Authentication needed", which the
+// original prints in every mode, if nothing was written yet.
+func (s *Storer) startLine() {
 	s.out.mu.Lock()
 	defer s.out.mu.Unlock()
 	if !s.out.started {
@@ -475,6 +498,7 @@ func (s *Storer) process(ctx context.Context, p plan, pre *firstTry) error {
 		if err != nil {
 			// OIDC is probably needed: say so, and run again with it.
 			showStoring = true
+			s.startLine()
 			fmt.Fprintf(s.out, "Authentication needed for %s\n", service)
 			if run, err = s.gettoken(ctx, s.step1(p, true, false)); err != nil {
 				return fatalf("htgettoken failed")
