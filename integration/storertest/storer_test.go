@@ -149,7 +149,7 @@ func TestHandleWithScopesAndAudience(t *testing.T) {
 	// -v with a new handle: as the original, the weakening is announced and
 	// condor_store_cred's own output is shown; nothing starts with an empty
 	// line other than the one condor_submit's unfinished line needs.
-	r = s.storer("-v", "default&handle=rw&scopes=storage.modify:/")
+	r = s.storer("-v", "default&handle=rw&scopes=storage.read:/")
 	if r.Code != 0 {
 		t.Fatalf("-v handle: %v", r)
 	}
