@@ -16,6 +16,7 @@ require (
 	github.com/jcmturner/gokrb5/v8 v8.4.4
 	github.com/vaultcred/gettoken v0.0.0-00010101000000-000000000000
 	golang.org/x/oauth2 v0.31.0
+	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
 )
 
@@ -119,7 +120,6 @@ require (
 	go.uber.org/atomic v1.11.0 // indirect
 	golang.org/x/crypto v0.40.0 // indirect
 	golang.org/x/net v0.42.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.27.0 // indirect
 	golang.org/x/time v0.12.0 // indirect
 	google.golang.org/api v0.221.0 // indirect

@@ -53,19 +53,23 @@ func run(ctx context.Context, argv []string, stderr io.Writer, env vaultcred.Env
 	if len(argv) > 0 {
 		prog, args = filepath.Base(argv[0]), argv[1:]
 	}
+	storeCred := &htcondor.StoreCred{
+		User:      env.Getenv("CONDOR_VAULT_STORER_USER"),
+		ExtraArgs: strings.Fields(env.Getenv("SEC_CREDENTIAL_STORECRED_OPTS")),
+	}
 	s := &storer.Storer{
 		Prog: prog,
 		Condor: storer.HTCondor{
-			Knobs: htcondor.New(htcondor.Options{LookupEnv: env.LookupEnv, Environ: os.Environ}),
-			StoreCred: &htcondor.StoreCred{
-				User:      env.Getenv("CONDOR_VAULT_STORER_USER"),
-				ExtraArgs: strings.Fields(env.Getenv("SEC_CREDENTIAL_STORECRED_OPTS")),
-			},
+			Knobs:     htcondor.New(htcondor.Options{LookupEnv: env.LookupEnv, Environ: os.Environ}),
+			StoreCred: storeCred,
 		},
 		Env:     env,
 		Stderr:  stderr,
 		Payload: htcondor.BuildPayload,
 	}
+	// With -v or -d, condor_store_cred's own output is shown, as the
+	// original storer does.
+	storeCred.Stdout = s.VerboseWriter()
 	err := route(ctx, s, args, env)
 	if errors.Is(err, errVaultRun) {
 		err = s.Run(ctx, args)

@@ -235,24 +235,3 @@ func FuzzParseOptInt(f *testing.F) {
 		}
 	})
 }
-
-// FuzzErrorDetail checks the rendering of an optserver's error body: no
-// panic, and a non-JSON body is shown on at most 512 bytes plus "...".
-func FuzzErrorDetail(f *testing.F) {
-	for _, s := range []string{"", `{"errors":["a","b"]}`, `{"errors":[1,null,"x"]}`, `{"errors":"x"}`, "not json\n", `[1]`, strings.Repeat("x", 600)} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		d := errorDetail(body)
-		if d != "" && d[0] != ' ' {
-			t.Fatalf("errorDetail(%q) = %q: no leading space", body, d)
-		}
-		if !json.Valid(body) && len(d) > 1+512+3 {
-			t.Fatalf("errorDetail of a non-JSON body is %d bytes long", len(d))
-		}
-		e := (&HTTPStatusError{StatusCode: 500, Detail: d}).Error()
-		if !strings.HasPrefix(e, "HTTPError: Internal Server Error:") {
-			t.Fatalf("HTTPStatusError text %q", e)
-		}
-	})
-}
