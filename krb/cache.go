@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/vaultcred/gettoken/internal/tokenfile"
 )
@@ -299,4 +300,41 @@ func NewKCMCache(opts Options) (Cache, error) {
 		return nil, err
 	}
 	return newKCMCache(newCacheEnv(o, prof))
+}
+
+// MaxProducerOutput is the most condor_submit reads from a credential
+// producer (one 64 KiB read); anything longer would be cut silently.
+const MaxProducerOutput = 64 << 10
+
+// ProducerImage returns what HTCondor's credential producer hands to
+// condor_submit for the credd to store as <user>.cred: a version 4 FILE
+// credentials cache with the default principal, the KDC offset, its
+// ticket-granting ticket and the configuration entries, but no service
+// tickets (they are not needed to get new ones and only make the image
+// larger). The TGT must be current at now.
+func ProducerImage(c Cache, now time.Time) ([]byte, error) {
+	cont, err := c.Read()
+	if err != nil {
+		return nil, err
+	}
+	tgt := cont.TGT()
+	if tgt == nil {
+		return nil, newError(ErrNoCredentials, fmt.Sprintf("credentials cache %s holds no ticket-granting ticket for %s", c.Name(), cont.Principal), nil)
+	}
+	if !tgt.EndTime.IsZero() && !now.Before(tgt.EndTime) {
+		return nil, newError(ErrTGTExpired, fmt.Sprintf("ticket-granting ticket for %s in %s expired at %s",
+			cont.Principal, c.Name(), tgt.EndTime.UTC().Format(time.RFC3339)), nil)
+	}
+	out := &Contents{Principal: cont.Principal, KDCOffset: cont.KDCOffset, HasOffset: cont.HasOffset}
+	for _, cr := range cont.Credentials {
+		if cr.IsConfig() {
+			out.Credentials = append(out.Credentials, cr)
+		}
+	}
+	out.Credentials = append(out.Credentials, *tgt)
+	b := out.MarshalFile()
+	if len(b) > MaxProducerOutput {
+		return nil, newError(nil, fmt.Sprintf("the ticket-granting ticket in %s takes %d bytes, more than the %d condor_submit reads", c.Name(), len(b), MaxProducerOutput), nil)
+	}
+	return b, nil
 }
