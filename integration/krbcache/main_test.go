@@ -163,4 +163,3 @@ func startKCM(base, name string, e *harness.Env) (*kcmServer, error) {
 	}
 	return &kcmServer{proc: p, conf: conf + ":" + e.Krb5Conf}, nil
 }
-
