@@ -53,7 +53,7 @@ func kinds() []cacheKind {
 			if kcmMissing != "" {
 				t.Skip(kcmMissing)
 			}
-			return []string{"KRB5CCNAME=KCM:", "KRB5_CONFIG=" + kcms[srv].conf}, "KCM:"
+			return []string{"KRB5CCNAME=KCM:", "KRB5_CONFIG=" + kcms[srv].Conf}, "KCM:"
 		}})
 	}
 	return ks
