@@ -2,12 +2,10 @@ package krbcache
 
 import (
 	"context"
-
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-
 	"testing"
 
 	"github.com/vaultcred/gettoken/integration/condor"
