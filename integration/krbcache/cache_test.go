@@ -74,12 +74,7 @@ func use(t *testing.T, u *harness.User, k cacheKind) string {
 // cache or makes a new one and makes it the primary.
 func kinit(t *testing.T, u *harness.User, principal string) {
 	t.Helper()
-	pw := ""
-	for _, k := range u.E.Stack.KDC.Users {
-		if k.Principal == principal {
-			pw = k.Password
-		}
-	}
+	pw := u.E.Stack.KDC.Password(principal)
 	if pw == "" {
 		t.Fatalf("no password for %s", principal)
 	}
