@@ -18,6 +18,8 @@ out=${BENCH_OUT:-$root/bench-report.txt}
   echo
   echo "## gettoken_transfer_plugin vs curl, same XRootD, same token (goals: >= 0.95x curl, RSS < 40 MiB; 1,000 files >= 10x 1,000 curl runs and faster than one curl run with all URLs)"
   (cd "$root/integration" && go run ./cmd/benchtransfer -bin "$root/bin")
+  echo "## Renewal through Kerberos per cache type (goal: < 1 ms over FILE; < 3x one curl GET)"
+  (cd "$root/integration" && go run ./cmd/benchkrb -bin "$root/bin")
   echo
   echo "## condor_credmon_vault: 10,000 users, Vault 20 ms away (takes ~5 minutes: the sequential pass)"
   (cd "$root/integration" && go run ./cmd/benchcredmon -bin "$root/bin")

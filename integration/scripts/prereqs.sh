@@ -2,7 +2,9 @@
 # Install everything the integration tests need, idempotently:
 #   - Debian packages: MIT KDC + admin tools + client tools, slapd + ldap-utils,
 #     hyperfine (benchmarks), XRootD with its HTTP and SciTokens plugins
-#     (the transfer plugin's storage server);
+#     (the transfer plugin's storage server), and for the Kerberos cache tests both KCM servers
+#     (heimdal-kcm and sssd-kcm install side by side; the tests run each in its
+#     own mount namespace) and keyutils;
 #   - the OpenID provider's npm packages (npm ci in integration/idp);
 #   - the Vault server binary (scripts/build-vault.sh, cached).
 # Prints "GETTOKEN_VAULT_BIN=<path>" last, for the Makefile to export.
@@ -18,6 +20,10 @@ done
 for pair in libXrdHttp-5.so:xrootd-server-plugins libXrdAccSciTokens-5.so:xrootd-scitokens-plugins; do
   lib=${pair%%:*} pkg=${pair#*:}
   compgen -G "/usr/lib*/$lib" >/dev/null || compgen -G "/usr/lib*/*/$lib" >/dev/null || need_pkgs+=("$pkg")
+done
+for pair in /usr/sbin/kcm:heimdal-kcm /usr/libexec/sssd/sssd_kcm:sssd-kcm /usr/bin/keyctl:keyutils; do
+  file=${pair%%:*} pkg=${pair#*:}
+  [ -x "$file" ] || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
