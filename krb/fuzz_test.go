@@ -119,15 +119,15 @@ func FuzzKrb5Conf(f *testing.F) {
 			if !errors.As(err, &ce) && !errors.As(err, &ue) {
 				t.Fatalf("resolveCCacheName: error of type %T: %v", err, err)
 			}
-		} else if ref.typ != "FILE" && ref.typ != "DIR" {
+		} else if !supportedCacheType(ref.typ) {
 			t.Fatalf("cache type %q", ref.typ)
 		}
 	})
 }
 
-// FuzzCCacheName checks KRB5CCNAME parsing: no panic, only FILE and DIR
-// accepted (others as *UnsupportedCCacheError), and the MIT form of an
-// accepted name parses back to the same reference.
+// FuzzCCacheName checks KRB5CCNAME parsing: no panic, only FILE, DIR,
+// KEYRING and KCM accepted (others as *UnsupportedCCacheError), and the
+// MIT form of an accepted name parses back to the same reference.
 func FuzzCCacheName(f *testing.F) {
 	for _, s := range []string{"FILE:/tmp/krb5cc_1000", "/tmp/x", "DIR:/run/user/1000/krb5cc", "DIR::/d/tkt1", "KEYRING:persistent:1000", "KCM:", "x", "", "FILE:", ":", "DIR:::x", "/a:b", "MEMORY:x"} {
 		f.Add(s)
@@ -141,7 +141,7 @@ func FuzzCCacheName(f *testing.F) {
 			}
 			return
 		}
-		if ref.typ != "FILE" && ref.typ != "DIR" || ref.subsidiary && ref.typ != "DIR" {
+		if !supportedCacheType(ref.typ) || ref.subsidiary && ref.typ != "DIR" && ref.typ != "KEYRING" {
 			t.Fatalf("parseCCacheName(%q) = %+v", name, ref)
 		}
 		again, err := parseCCacheName(ref.String(), sourceEnv)
@@ -152,4 +152,9 @@ func FuzzCCacheName(f *testing.F) {
 			t.Fatalf("path %q not taken from %q", ref.path, name)
 		}
 	})
+}
+
+// supportedCacheType reports the cache types the package reads and writes.
+func supportedCacheType(typ string) bool {
+	return typ == "FILE" || typ == "DIR" || typ == "KEYRING" || typ == "KCM"
 }
