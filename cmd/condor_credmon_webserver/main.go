@@ -141,7 +141,7 @@ func serve(fl flags, log *slog.Logger) error {
 	defer store.Close()
 	cfg := set.App
 	cfg.Store, cfg.Log = store, log
-	cfg.ParseAds = parseAds
+	cfg.ParseAds = webapp.ParseKeyAds
 	if pub, err := webapp.LoadPublicKey(set.PublicKeyFile); err == nil {
 		cfg.PublicKey = pub
 	} else if errors.Is(err, os.ErrNotExist) {
