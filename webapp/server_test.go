@@ -18,6 +18,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/vaultcred/gettoken/credmon"
 )
 
 // fakeAds stands in for the ClassAd reader: a key file's content is a
@@ -500,4 +504,28 @@ func TestPythonJSON(t *testing.T) {
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
+}
+
+func TestDiscoveryWithKey(t *testing.T) {
+	f := newFixture(t, true)
+	key, err := credmon.GenerateSigningKey(credmon.KeyEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := New(Config{Prefix: f.srv.URL + "/credmon", Store: f.store, ParseAds: fakeParse,
+		Issuer: "https://ap.example.org", PublicKey: key.Public(), KeyID: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.Config.Handler = app
+	code, body := f.get("/credmon/.well-known/openid-configuration")
+	var d map[string]string
+	if code != 200 || json.Unmarshal([]byte(body), &d) != nil || d["issuer"] != "https://ap.example.org" || d["jwks_uri"] != f.srv.URL+"/credmon/.well-known/jwks-uri" {
+		t.Errorf("discovery: %d %s", code, body)
+	}
+	code, body = f.get("/credmon/.well-known/jwks-uri")
+	var set jose.JSONWebKeySet
+	if code != 200 || json.Unmarshal([]byte(body), &set) != nil || len(set.Keys) != 1 || set.Keys[0].KeyID != "k1" || set.Keys[0].Algorithm != "ES256" {
+		t.Errorf("jwks: %d %s", code, body)
+	}
 }
