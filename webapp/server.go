@@ -309,7 +309,8 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			kf, err = ParseKeyFile(ss.key, data, s.cfg.ParseAds)
 		}
-		if err != nil {
+		keyGone := err != nil
+		if keyGone {
 			// Used up (all done) or gone: show what the session asked for.
 			kf = &KeyFile{Key: ss.key, User: ss.user, Requests: ss.reqs}
 			p.Finished = true
@@ -322,7 +323,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 			p.AllDone = true
 			for _, rq := range kf.Requests {
 				v := requestView{Provider: rq.Provider, Handle: rq.Handle, Name: rq.Name, Audience: rq.Audience,
-					Scopes: rq.ScopeList(), LoginURL: s.base + "/login/" + url.PathEscape(rq.Label), CanLogin: true}
+					Scopes: rq.ScopeList(), LoginURL: s.base + "/login/" + url.PathEscape(rq.Label), CanLogin: !keyGone}
 				v.Done = s.cfg.Store.UserFileExists(kf.User, rq.Name+".top")
 				switch {
 				case v.Done:
