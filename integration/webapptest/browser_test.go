@@ -303,7 +303,7 @@ func TestBrowserDenyAtTheIdP(t *testing.T) {
 	sub := env.NewSubmitter(t, s.condor)
 	link := s.submit(sub)
 	run(t, ctx, "opening the link", chromedp.Navigate(link), chromedp.WaitVisible(`#login-box`), chromedp.Click(`#login-box`))
-	run(t, ctx, "the IdP page", chromedp.WaitReady("body"))
+	run(t, ctx, "the IdP page", chromedp.WaitNotPresent("header"), chromedp.WaitReady("body"))
 	if title := value(t, ctx, "the IdP title", chromedp.Title()); strings.Contains(title, "Sign in") {
 		run(t, ctx, "the IdP login",
 			chromedp.SendKeys(`input[name="login"]`, stack.Bob.Name),
