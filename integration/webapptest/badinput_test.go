@@ -281,7 +281,7 @@ func TestFiftyUsersAtOnce(t *testing.T) {
 	for i := range links {
 		// As root the credd accepts any user (CRED_SUPER_USERS).
 		rep, err := credd.Do(t.Context(), s.condor.Socket, credd.Request{Mode: credd.ModeCheck, User: fmt.Sprintf("wu%02d@test", i),
-			Checks: []credd.CheckRequest{{Service: "box"}, {Service: "mytokens", Handle: "personal", Scopes: "storage.read:/", Audience: "https://storage.example.org"}}})
+			Checks: []credd.CheckRequest{{Service: "box", Scopes: "compute.read"}, {Service: "mytokens", Handle: "personal", Scopes: "storage.read:/", Audience: "https://storage.example.org"}}})
 		if err != nil || !strings.Contains(rep.Message, "/key/") {
 			t.Fatalf("check creds: %v %q", err, rep.Message)
 		}
