@@ -49,9 +49,10 @@ type CredStore interface {
 	StaleKeyFiles(cutoff time.Time) ([]string, error)
 	// WriteUserFile writes data to <user>/<name> atomically (temporary
 	// file in the same directory, then rename) with mode, owned by this
-	// process. The user's directory is created (0700) when missing, as
-	// the credd creates it.
-	WriteUserFile(user, name string, data []byte, mode uint32) error
+	// process, flushed to disk before the rename when sync is set. The
+	// user's directory is created (0700) when missing, as the credd
+	// creates it.
+	WriteUserFile(user, name string, data []byte, mode uint32, sync bool) error
 	// UserFileExists reports whether <user>/<name> is a regular file.
 	UserFileExists(user, name string) bool
 	// SessionKey returns the cookie signing key kept in name (mode 0400,
@@ -226,7 +227,7 @@ func (d *DirStore) UserFileExists(user, name string) bool {
 }
 
 // WriteUserFile implements CredStore.
-func (d *DirStore) WriteUserFile(user, name string, data []byte, mode uint32) error {
+func (d *DirStore) WriteUserFile(user, name string, data []byte, mode uint32, sync bool) error {
 	ufd, err := d.userDir(user)
 	if err != nil {
 		return err
@@ -237,12 +238,13 @@ func (d *DirStore) WriteUserFile(user, name string, data []byte, mode uint32) er
 	if err := unix.Fstatat(ufd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("%w: %s/%s/%s is not a regular file", ErrBadFile, d.path, user, name)
 	}
-	return writeAt(ufd, name, data, mode)
+	return writeAt(ufd, name, data, mode, sync)
 }
 
 // writeAt writes data to name in the directory dfd: a new temporary file
-// (O_EXCL, never following a link), fsync, then rename over name.
-func writeAt(dfd int, name string, data []byte, mode uint32) error {
+// (O_EXCL, never following a link), fsync when sync is set, then rename
+// over name.
+func writeAt(dfd int, name string, data []byte, mode uint32, sync bool) error {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := "." + name + ".tmp" + hex.EncodeToString(rnd[:])
@@ -262,8 +264,10 @@ func writeAt(dfd int, name string, data []byte, mode uint32) error {
 	if err := unix.Fchmod(fd, mode); err != nil {
 		return fail(err)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		unix.Unlinkat(dfd, tmp, 0)
@@ -316,7 +320,7 @@ func (d *DirStore) SessionKey(name string) ([]byte, error) {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := "." + name + ".tmp" + hex.EncodeToString(rnd[:])
-	if err := writeAt(d.fd, tmp, key, 0o400); err != nil {
+	if err := writeAt(d.fd, tmp, key, 0o400, true); err != nil {
 		return nil, fmt.Errorf("creating the session key: %w", err)
 	}
 	defer unix.Unlinkat(d.fd, tmp, 0)

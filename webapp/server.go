@@ -528,12 +528,15 @@ func (s *Server) handleReturn(w http.ResponseWriter, r *http.Request) {
 	files, err := buildFiles(rq, ans, s.cfg.Now(), s.cfg.StoreClientSecret)
 	if err == nil {
 		// .meta first (the credmon needs it to refresh), then .use, then
-		// .top: the credd takes a present .top for "stored".
+		// .top: the credd takes a present .top for "stored". The .use is
+		// not flushed (as the credmon writes it: a lost one is made again
+		// from the .top); .meta and .top are.
 		for _, f := range []struct {
 			ext  string
 			data []byte
-		}{{".meta", files.Meta}, {".use", files.Use}, {".top", files.Top}} {
-			if err = s.cfg.Store.WriteUserFile(kf.User, rq.Name+f.ext, f.data, 0o400); err != nil {
+			sync bool
+		}{{".meta", files.Meta, true}, {".use", files.Use, false}, {".top", files.Top, true}} {
+			if err = s.cfg.Store.WriteUserFile(kf.User, rq.Name+f.ext, f.data, 0o400, f.sync); err != nil {
 				break
 			}
 		}
