@@ -3,6 +3,7 @@ package webapp
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"sort"
 	"strings"
@@ -134,13 +135,24 @@ func requestOf(ad Ad) (Request, error) {
 	if r.ClientID == "" {
 		return r, errors.New("no ClientId")
 	}
+	// https only (the code and the client secret travel there), except
+	// on the loopback interface.
 	for _, u := range []struct{ name, v string }{{"AuthorizationUrl", r.AuthURL}, {"TokenUrl", r.TokenURL}, {"ReturnUrl", r.ReturnURL}} {
 		p, err := url.Parse(u.v)
-		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil {
-			return r, fmt.Errorf("%s is not an absolute http(s) URL", u.name)
+		if err != nil || p.Host == "" || p.User != nil || !(p.Scheme == "https" || p.Scheme == "http" && isLoopback(p.Hostname())) {
+			return r, fmt.Errorf("%s is not an absolute https URL", u.name)
 		}
 	}
 	return r, nil
+}
+
+// isLoopback reports a loopback host name or address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // validFileName is the credd's rule for names plus ":" (from "/").

@@ -58,6 +58,7 @@ func TestParseKeyFileRefusals(t *testing.T) {
 		"slash user":         `Provider = "box"` + "\nClientId = \"c\"\nLocalUser = \"../root\"\nTokenUrl = \"https://t\"\nReturnUrl = \"https://r\"\nAuthorizationUrl = \"https://a\"\n",
 		"bad url":            `Provider = "box"` + "\nClientId = \"c\"\nLocalUser = \"a\"\nTokenUrl = \"file:///etc/passwd\"\nReturnUrl = \"https://r\"\nAuthorizationUrl = \"https://a\"\n",
 		"two users":          keyFileLiteral + "\nProvider = \"x\"\nClientId = \"c\"\nLocalUser = \"bob\"\nTokenUrl = \"https://t\"\nReturnUrl = \"https://r\"\nAuthorizationUrl = \"https://a\"\n",
+		"http token url":     `Provider = "box"` + "\nClientId = \"c\"\nLocalUser = \"a\"\nTokenUrl = \"http://idp.example.org/token\"\nReturnUrl = \"https://r\"\nAuthorizationUrl = \"https://a\"\n",
 		"not classads":       "\x00\x01garbage = = =\n",
 		"empty":              "",
 	} {
