@@ -197,7 +197,7 @@ func (s *Server) fail(w http.ResponseWriter, status int, title, msg, hint string
 	pages.ExecuteTemplate(w, "error", errorPage{Title: title, Message: msg, Hint: hint, Back: s.base + "/", Status: status})
 }
 
-// session returns the browser's session id, if its cookie is valid.
+// sessionID returns the browser's session id, if its cookie is valid.
 func (s *Server) sessionID(r *http.Request) (string, bool) {
 	c, err := r.Cookie(CookieName)
 	if err != nil {

@@ -33,6 +33,7 @@ type TokenError struct {
 	Code, Reason string
 }
 
+// Error describes the failure in one line.
 func (e *TokenError) Error() string {
 	msg := "the token endpoint " + e.URL
 	if e.Status != 0 {
