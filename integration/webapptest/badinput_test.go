@@ -1,18 +1,23 @@
 package webapptest
 
 import (
+	"crypto"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/vaultcred/gettoken/integration/condor/credd"
 	"github.com/vaultcred/gettoken/integration/stack"
@@ -322,5 +327,34 @@ func TestFiftyUsersAtOnce(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(s.condor.CredDir, strings.Repeat("[0-9a-f]", 64)))
 	if len(left) != 0 {
 		t.Errorf("%d key files left", len(left))
+	}
+}
+
+func TestDiscoveryDocuments(t *testing.T) {
+	s := newSite(t, nil)
+	c := newClient(t)
+	code, body := c.get(s.base + "/.well-known/openid-configuration")
+	var d map[string]string
+	if code != 200 || json.Unmarshal([]byte(body), &d) != nil || d["issuer"] != "https://ap.example.org" || d["jwks_uri"] != s.base+"/.well-known/jwks-uri" {
+		t.Errorf("openid-configuration: %d %s", code, body)
+	}
+	code, body = c.get(s.base + "/.well-known/jwks-uri")
+	var set jose.JSONWebKeySet
+	if code != 200 || json.Unmarshal([]byte(body), &set) != nil || len(set.Keys) != 1 || set.Keys[0].KeyID != "key1" || set.Keys[0].Algorithm == "" {
+		t.Errorf("jwks: %d %s", code, body)
+	}
+	// The same key the credmon's keygen published.
+	out, err := exec.Command(filepath.Join(env.Bin, "condor_credmon_vault_keygen"), "-private", filepath.Join(filepath.Dir(s.pubFile), "issuer.pem"), "-public", s.pubFile, "-kid", "key1").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want jose.JSONWebKeySet
+	if json.Unmarshal(out, &want) != nil || len(want.Keys) != 1 || want.Keys[0].KeyID != "key1" {
+		t.Fatalf("keygen JWKS: %s", out)
+	}
+	a, _ := set.Keys[0].Thumbprint(crypto.SHA256)
+	b, _ := want.Keys[0].Thumbprint(crypto.SHA256)
+	if string(a) != string(b) {
+		t.Error("the served JWKS is not the issuer's key")
 	}
 }
