@@ -80,6 +80,7 @@ func LoadSettings(ctx context.Context, k *credmon.Knobs) (Settings, error) {
 		return s, err
 	}
 	s.App.Lookup = k.Lookup
+	s.App.Preload = k.Load
 	return s, nil
 }
 

@@ -53,6 +53,10 @@ type Config struct {
 	// <PROVIDER>_AUTHORIZATION_PARAMETERS, <PROVIDER>_AUDIENCE_PARAMETER);
 	// nil means none is defined.
 	Lookup func(name string) (string, bool)
+	// Preload, when set, loads the per-provider knobs of a provider in one
+	// batch before Lookup asks for them (one condor_config_val run instead
+	// of one per knob).
+	Preload func(ctx context.Context, names ...string) error
 	// StoreClientSecret puts the client secret into each .meta, as the
 	// original does (HTCondor's Python credmon reads it from there).
 	StoreClientSecret bool
@@ -387,6 +391,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.fail(w, http.StatusNotFound, "Unknown provider", "This login link does not ask for that provider.", "")
 		return
+	}
+	if s.cfg.Preload != nil {
+		pctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		if err := s.cfg.Preload(pctx, rq.Provider+"_AUTHORIZATION_PARAMETERS", rq.Provider+"_AUDIENCE_PARAMETER"); err != nil {
+			s.log.Warn("reading the provider's knobs", "provider", rq.Provider, "error", err)
+		}
+		cancel()
 	}
 	state, verifier := randomToken(), oauth2.GenerateVerifier()
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}

@@ -529,3 +529,21 @@ func TestDiscoveryWithKey(t *testing.T) {
 		t.Errorf("jwks: %d %s", code, body)
 	}
 }
+
+func TestRootPrefix(t *testing.T) {
+	f := newFixture(t, true)
+	app, err := New(Config{Prefix: "https://ap.example.org", Store: f.store, ParseAds: fakeParse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{"/": 200, "/key/" + strings.Repeat("9", 64): 404, "/key/x": 400, "/nothing": 404, "/login/box": 405} {
+		rec := httptest.NewRecorder()
+		app.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want {
+			t.Errorf("%s: %d, want %d", path, rec.Code, want)
+		}
+	}
+	if _, err := BasePath("https://ap.example.org/credmon/?x=1"); err == nil {
+		t.Error("a prefix with a query was accepted")
+	}
+}
