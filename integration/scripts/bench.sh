@@ -20,6 +20,8 @@ out=${BENCH_OUT:-$root/bench-report.txt}
   (cd "$root/integration" && go run ./cmd/benchtransfer -bin "$root/bin")
   echo "## Renewal through Kerberos per cache type (goal: < 1 ms over FILE; < 3x one curl GET)"
   (cd "$root/integration" && go run ./cmd/benchkrb -bin "$root/bin")
+  echo "## condor_credmon_webserver: 100 concurrent sessions, next to a static file server (goal: p99 < 20 ms, RSS < 30 MiB)"
+  (cd "$root/integration" && go run ./cmd/benchwebapp -bin "$root/bin")
   echo
   echo "## condor_credmon_vault: 10,000 users, Vault 20 ms away (takes ~5 minutes: the sequential pass)"
   (cd "$root/integration" && go run ./cmd/benchcredmon -bin "$root/bin")

@@ -4,7 +4,7 @@
 #     hyperfine (benchmarks), XRootD with its HTTP and SciTokens plugins
 #     (the transfer plugin's storage server), and for the Kerberos cache tests both KCM servers
 #     (heimdal-kcm and sssd-kcm install side by side; the tests run each in its
-#     own mount namespace) and keyutils;
+#     own mount namespace) and keyutils, chromium (the web application's browser tests);
 #   - the OpenID provider's npm packages (npm ci in integration/idp);
 #   - the Vault server binary (scripts/build-vault.sh, cached).
 # Prints "GETTOKEN_VAULT_BIN=<path>" last, for the Makefile to export.
@@ -13,7 +13,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 need_pkgs=()
 for pair in krb5kdc:krb5-kdc kadmin.local:krb5-admin-server kinit:krb5-user \
-            slapd:slapd ldapwhoami:ldap-utils hyperfine:hyperfine xrootd:xrootd-server; do
+            slapd:slapd ldapwhoami:ldap-utils hyperfine:hyperfine xrootd:xrootd-server \
+            chromium:chromium; do
   cmd=${pair%%:*} pkg=${pair#*:}
   PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
