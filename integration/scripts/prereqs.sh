@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the integration tests need, idempotently:
 #   - Debian packages: MIT KDC + admin tools + client tools, slapd + ldap-utils,
-#     hyperfine (benchmarks);
+#     hyperfine (benchmarks), rpm, man-db and zsh (package checks);
 #   - the OpenID provider's npm packages (npm ci in integration/idp);
 #   - the Vault server binary (scripts/build-vault.sh, cached).
 # Prints "GETTOKEN_VAULT_BIN=<path>" last, for the Makefile to export.
@@ -10,7 +10,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 need_pkgs=()
 for pair in krb5kdc:krb5-kdc kadmin.local:krb5-admin-server kinit:krb5-user \
-            slapd:slapd ldapwhoami:ldap-utils hyperfine:hyperfine; do
+            slapd:slapd ldapwhoami:ldap-utils hyperfine:hyperfine \
+            rpm:rpm man:man-db zsh:zsh; do
   cmd=${pair%%:*} pkg=${pair#*:}
   PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
