@@ -108,8 +108,14 @@ Runs command (default $SHELL) with $BEARER_TOKEN_FILE set to a bearer token
 that is renewed in the background --minsecs seconds before it expires, until
 the command exits; then removes the token and exits with the command's status.
 The gettoken options (at least one; $HTGETTOKENOPTS is read too) are those
-of gettoken/htgettoken. Renewals use only the stored vault token and are
-logged to $BEARER_TOKEN_FILE.log.
+of gettoken/htgettoken, with other defaults: the token file is
+${XDG_RUNTIME_DIR:-/tmp}/bt_u<uid>.sh-<pid> unless -o or $BEARER_TOKEN_FILE
+says otherwise, the vault token file /tmp/vt_u<uid>.sh-<hash of the options>,
+and --vaulttokenminttl=6d unless a vault token lifetime is given. Renewals
+use only the stored vault token and are logged to $BEARER_TOKEN_FILE.log.
+Exit status: the command's (128+N if signal N killed it); 1 for a usage
+error, a renewal that failed, or a token without a usable expiry; gettoken's
+status when the first token cannot be had.
 `
 
 func main() {
