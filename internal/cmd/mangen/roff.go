@@ -98,15 +98,15 @@ func synopsis(help string) string {
 	lines := strings.Split(help, "\n")
 	for i, l := range lines {
 		t := strings.TrimSpace(l)
+		if strings.HasPrefix(strings.ToLower(t), "usage of ") {
+			return "[options]" // Go's flag package: "Usage of <name>:"
+		}
 		if strings.EqualFold(t, "usage:") && i+1 < len(lines) {
 			t = strings.TrimSpace(lines[i+1])
 		} else if len(t) > 6 && strings.EqualFold(t[:6], "usage:") {
 			t = strings.TrimSpace(t[6:])
 		} else {
 			continue
-		}
-		if strings.HasPrefix(strings.ToLower(t), "of ") {
-			return "[options]" // Go's flag package: "Usage of <name>:"
 		}
 		if _, args, ok := strings.Cut(t, " "); ok {
 			return args
