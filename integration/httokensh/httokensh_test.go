@@ -105,7 +105,7 @@ func TestExitStatusPassesThrough(t *testing.T) {
 		{`exit 42`, 42},
 		{`kill -KILL $$`, 128 + 9},
 	} {
-		r := u.Exec("httokensh", "", "--", "/bin/sh", "-c", c.script)
+		r := u.Exec("httokensh", "", "--nooidc", "--", "/bin/sh", "-c", c.script)
 		if r.Code != c.want {
 			t.Errorf("%s: want exit %d:\n%v", c.script, c.want, r)
 		}
