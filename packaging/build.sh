@@ -18,6 +18,7 @@ export ARCH VERSION SOURCE_DATE_EPOCH
 build=build/pkg
 rm -rf "$build" build/man
 mkdir -p "$build/bin" "$DIST"
+rm -f "$DIST"/gettoken-*.rpm "$DIST"/gettoken_*.deb "$DIST"/gettoken-condor_*.deb
 
 # The programs: static, without paths of this machine in them.
 progs=$(awk '!/^#/ && NF && ($2 == "bin" || $2 == "bin?") {print $3}' packaging/programs.tsv)
