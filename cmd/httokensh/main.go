@@ -342,11 +342,13 @@ func (s *session) run(command []string, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "Renewal log is at $BEARER_TOKEN_FILE.log")
 
-	// From here on the terminal's Ctrl-C and Ctrl-\ are the command's;
-	// SIGTERM and SIGHUP sent to httokensh are passed on.
-	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT)
+	// From here on the terminal's Ctrl-C and Ctrl-\ are the command's
+	// (the terminal sends them to it too): httokensh catches and drops
+	// them. They are caught, not ignored, because an ignored signal would
+	// stay ignored in the command. SIGTERM and SIGHUP sent to httokensh
+	// are passed on.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 
 	if err := cmd.Start(); err != nil {
@@ -369,7 +371,9 @@ wait:
 	for {
 		select {
 		case sig := <-sigs:
-			cmd.Process.Signal(sig)
+			if sig == syscall.SIGTERM || sig == syscall.SIGHUP {
+				cmd.Process.Signal(sig)
+			}
 		case renewErr = <-renewDone:
 			renewRunning = false
 		case waitErr = <-waited:
