@@ -118,40 +118,59 @@ func TestExitStatusPassesThrough(t *testing.T) {
 	}
 }
 
-func TestSIGTERMStopsBoth(t *testing.T) {
-	u := loggedIn(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	pidFile := filepath.Join(u.Dir, "child.pid")
-	cmd := u.Command(ctx, "httokensh", "-v", "--", "/bin/sh", "-c", `echo $$ > child.pid.tmp; mv child.pid.tmp child.pid; echo "$BEARER_TOKEN_FILE" > btf; exec sleep 600`)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var child int
-	for child == 0 {
-		if b, err := os.ReadFile(pidFile); err == nil {
-			child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("the command never started")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	err := cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGTERM) {
-		t.Errorf("httokensh exit %d (%v), want %d", code, err, 128+int(syscall.SIGTERM))
-	}
-	if stack.PidAlive(child) {
-		t.Errorf("the command (pid %d) still runs", child)
-	}
-	btf := strings.TrimSpace(u.Read(filepath.Join(u.Dir, "btf")))
-	if _, err := os.Lstat(btf); err == nil {
-		t.Errorf("%s left behind", btf)
+// TestSignalsStopBoth: SIGTERM to httokensh is passed on to the command;
+// Ctrl-C on a terminal (SIGINT to the whole process group) reaches the
+// command, which must not have inherited an ignored SIGINT. Either way both
+// end and the token file is gone.
+func TestSignalsStopBoth(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		send func(pid int) error
+		sig  syscall.Signal
+	}{
+		{"SIGTERM to httokensh", func(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }, syscall.SIGTERM},
+		{"Ctrl-C to the process group", func(pid int) error { return syscall.Kill(-pid, syscall.SIGINT) }, syscall.SIGINT},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u := loggedIn(t)
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			pidFile := filepath.Join(u.Dir, "child.pid")
+			cmd := u.Command(ctx, "httokensh", "-v", "--", "/bin/sh", "-c", `echo "$BEARER_TOKEN_FILE" > btf; echo $$ > child.pid.tmp; mv child.pid.tmp child.pid; exec sleep 600`)
+			if cmd.SysProcAttr == nil {
+				cmd.SysProcAttr = &syscall.SysProcAttr{}
+			}
+			cmd.SysProcAttr.Setpgid = true // a process group of its own, like a terminal job
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var child int
+			for child == 0 {
+				if b, err := os.ReadFile(pidFile); err == nil {
+					child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+					break
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatal("the command never started")
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			if err := c.send(cmd.Process.Pid); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != 128+int(c.sig) {
+				t.Errorf("httokensh exit %d (%v), want %d", code, err, 128+int(c.sig))
+			}
+			if stack.PidAlive(child) {
+				t.Errorf("the command (pid %d) still runs", child)
+			}
+			btf := strings.TrimSpace(u.Read(filepath.Join(u.Dir, "btf")))
+			if _, err := os.Lstat(btf); err == nil {
+				t.Errorf("%s left behind", btf)
+			}
+		})
 	}
 }
 
