@@ -25,6 +25,7 @@ FUZZTIME ?= 1m
 BUILDFLAGS ?= -trimpath -tags urfave_cli_no_docs -ldflags '-s -w'
 
 .PHONY: all build unit race fuzz-smoke fuzz integration test bench install demo prereqs vet clean
+.PHONY: man package package-test
 
 all: build
 
@@ -62,7 +63,7 @@ integration: prereqs
 	  $(GO) test -count=1 -p 1 -timeout $(INTEGRATION_TIMEOUT) ./...
 
 # prereqs first: some unit tests (krb) run a real MIT KDC.
-test: prereqs race fuzz-smoke integration
+test: prereqs race fuzz-smoke integration package-test
 
 bench: prereqs
 	integration/scripts/bench.sh
@@ -75,5 +76,17 @@ install: build
 	for b in bin/*; do install -m 0755 $$b $(BINDIR)/; done
 	for a in $(ALIASES); do ln -sf $${a#*:} $(BINDIR)/$${a%%:*}; done
 
+# Man pages and bash/zsh completions into build/man, generated from the
+# programs' option tables and help (see internal/cmd/mangen).
+man: build
+	$(GO) run ./internal/cmd/mangen -bin bin -out build/man $(notdir $(wildcard cmd/*))
+
+# RPM and deb packages into dist/ (see docs/packaging.md), and their checks.
+package:
+	packaging/build.sh
+
+package-test: prereqs package
+	packaging/test.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin build dist

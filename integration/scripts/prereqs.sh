@@ -4,7 +4,8 @@
 #     hyperfine (benchmarks), XRootD with its HTTP and SciTokens plugins
 #     (the transfer plugin's storage server), and for the Kerberos cache tests both KCM servers
 #     (heimdal-kcm and sssd-kcm install side by side; the tests run each in its
-#     own mount namespace) and keyutils, chromium (the web application's browser tests);
+#     own mount namespace) and keyutils, chromium (the web application's browser
+#     tests), rpm, man-db and zsh (package checks);
 #   - the OpenID provider's npm packages (npm ci in integration/idp);
 #   - the Vault server binary (scripts/build-vault.sh, cached).
 # Prints "GETTOKEN_VAULT_BIN=<path>" last, for the Makefile to export.
@@ -14,7 +15,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 need_pkgs=()
 for pair in krb5kdc:krb5-kdc kadmin.local:krb5-admin-server kinit:krb5-user \
             slapd:slapd ldapwhoami:ldap-utils hyperfine:hyperfine xrootd:xrootd-server \
-            chromium:chromium; do
+            chromium:chromium rpm:rpm man:man-db zsh:zsh; do
   cmd=${pair%%:*} pkg=${pair#*:}
   PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
