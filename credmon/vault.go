@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vaultcred/gettoken/internal/jwtdecode"
+	"github.com/vaultcred/gettoken/internal/vaulterr"
 	"github.com/vaultcred/gettoken/vaultcred"
 )
 
@@ -249,21 +250,20 @@ func (v *Vault) get(ctx context.Context, u, token string) (int, []byte, error) {
 // log at the default level.
 const maxRemoteText = 200
 
-// vaultErrorText is the original's message: the reason phrase and the
+// vaultErrorText is the original's message, read by the project's one
+// Vault error parser (internal/vaulterr): the reason phrase and the
 // entries of Vault's "errors" array, e.g. "Forbidden: permission denied",
 // shortened to maxRemoteText characters with control characters removed.
 // Any other body is not put in the message: the vault_url comes from a
 // user's file and may name any server, and the log is read by the
 // administrators (the provider logs such a body at debug level only).
 func vaultErrorText(status int, body []byte) string {
-	msg := http.StatusText(status) + ":"
-	var doc struct {
-		Errors []string `json:"errors"`
-	}
-	if json.Unmarshal(body, &doc) == nil && len(doc.Errors) > 0 {
+	e := vaulterr.FromResponse(status, body)
+	msg := e.Reason() + ":"
+	if len(e.Errors) > 0 {
 		// Vault's multi-error texts ("1 error occurred:\n\t* permission
 		// denied\n\n") are folded onto one line.
-		return msg + " " + shorten(strings.Join(strings.Fields(strings.Join(doc.Errors, " ")), " "), maxRemoteText)
+		return msg + " " + shorten(strings.Join(strings.Fields(e.Detail()), " "), maxRemoteText)
 	}
 	return msg
 }

@@ -387,6 +387,12 @@ func (f *flow) readBearer(ctx context.Context, path, vaultToken, from string) (s
 	}
 	if tok == "" {
 		f.log.Verbosef("Read token from %s failed: no access_token in response", f.v.url(path))
+		return "", nil
+	}
+	// A token goes into files and Authorization headers: control
+	// characters or white space in it would corrupt both.
+	if err := checkTokenText(tok); err != nil {
+		return "", fatalf(err, "the bearer token from %s is not usable", f.v.url(path))
 	}
 	return tok, nil
 }

@@ -1128,6 +1128,10 @@ func TestBadInput(t *testing.T) {
 			h.haveStored(tokStored)
 			h.fv.on("GET", pCreds, reply200(`{"data":{"access_token":42}}`))
 		}, set: func(o *Options) { o.NoOIDC = true }, err: "Failure getting token from V", keys: []string{"GET " + pCreds}},
+		{name: "bearer token with a newline", setup: func(h *harness) {
+			h.haveStored(tokStored)
+			h.fv.on("GET", pCreds, reply200(`{"data":{"access_token":"bad token\n"}}`))
+		}, err: "PREFIX:the bearer token from V/v1/" + pCreds + " is not usable", keys: []string{"GET " + pCreds}},
 		{name: "bearer HTML error page is not fatal", setup: func(h *harness) {
 			h.haveStored(tokStored)
 			h.fv.on("GET", pCreds, replyStatus(503, "<html>maintenance</html>"))
