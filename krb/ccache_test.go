@@ -97,7 +97,8 @@ func TestLoadFromEnvCaches(t *testing.T) {
 		{name: "DIR bad primary file", ccname: "DIR:" + coll3, want: "alice@" + testRealm},
 		{name: "DIR missing", ccname: "DIR:" + filepath.Join(dir, "nodir"), wantErr: ErrNoCredentials},
 		{name: "DIR empty", ccname: "DIR:" + t.TempDir(), wantErr: ErrNoCredentials},
-		{name: "KEYRING", ccname: "KEYRING:persistent:1000", wantErr: ErrUnsupportedCCache},
+		{name: "KEYRING process", ccname: "KEYRING:process:x", wantErr: ErrUnsupportedCCache, errHas: []string{"KEYRING:process:x", "persistent"}},
+		{name: "MEMORY", ccname: "MEMORY:x", wantErr: ErrUnsupportedCCache},
 		{name: "default name from config", conf: tmpConf, env: map[string]string{"TMPDIR": filepath.Join(dir, "tmp")}, want: "carol@" + testRealm},
 	}
 	for _, tc := range tests {

@@ -16,6 +16,9 @@ out=${BENCH_OUT:-$root/bench-report.txt}
   (cd "$root" && make -s build >&2)
   (cd "$root/integration" && go run ./cmd/benchclient -bin "$root/bin")
   echo
+  echo "## Renewal through Kerberos per cache type (goal: < 1 ms over FILE; < 3x one curl GET)"
+  (cd "$root/integration" && go run ./cmd/benchkrb -bin "$root/bin")
+  echo
   echo "## condor_credmon_vault: 10,000 users, Vault 20 ms away (takes ~5 minutes: the sequential pass)"
   (cd "$root/integration" && go run ./cmd/benchcredmon -bin "$root/bin")
 } | tee "$out"

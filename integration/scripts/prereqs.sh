@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install everything the integration tests need, idempotently:
 #   - Debian packages: MIT KDC + admin tools + client tools, slapd + ldap-utils,
-#     hyperfine (benchmarks);
+#     hyperfine (benchmarks), and for the Kerberos cache tests both KCM servers
+#     (heimdal-kcm and sssd-kcm install side by side; the tests run each in its
+#     own mount namespace) and keyutils;
 #   - the OpenID provider's npm packages (npm ci in integration/idp);
 #   - the Vault server binary (scripts/build-vault.sh, cached).
 # Prints "GETTOKEN_VAULT_BIN=<path>" last, for the Makefile to export.
@@ -13,6 +15,10 @@ for pair in krb5kdc:krb5-kdc kadmin.local:krb5-admin-server kinit:krb5-user \
             slapd:slapd ldapwhoami:ldap-utils hyperfine:hyperfine; do
   cmd=${pair%%:*} pkg=${pair#*:}
   PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+done
+for pair in /usr/sbin/kcm:heimdal-kcm /usr/libexec/sssd/sssd_kcm:sssd-kcm /usr/bin/keyctl:keyutils; do
+  file=${pair%%:*} pkg=${pair#*:}
+  [ -x "$file" ] || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
