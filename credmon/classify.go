@@ -24,10 +24,16 @@ const (
 	ClassLocal
 	// ClassClient: a client-credentials grant.
 	ClassClient
+	// ClassKerberos: a Kerberos ticket-granting ticket stored by the
+	// credd as <user>.cred (condor_credmon_krb, the flat layout).
+	ClassKerberos
+
+	// numClasses bounds the classes.
+	numClasses
 )
 
 // String is the class's name in logs, which is also the Kind of its
-// provider: "VAULT", "OAUTH", "LOCAL", "CLIENT" (and "NONE").
+// provider: "VAULT", "OAUTH", "LOCAL", "CLIENT", "KRB" (and "NONE").
 func (c Class) String() string {
 	switch c {
 	case ClassVault:
@@ -38,6 +44,8 @@ func (c Class) String() string {
 		return "LOCAL"
 	case ClassClient:
 		return "CLIENT"
+	case ClassKerberos:
+		return "KRB"
 	}
 	return "NONE"
 }

@@ -56,7 +56,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var events <-chan fsnotify.Event
 	var werrs <-chan error
 	if !d.noWatch {
-		d.w = newWatcher(d.root, d.log)
+		d.w = newWatcher(d.root, &d.lay, d.log)
 		if d.w != nil {
 			defer d.w.close()
 			events, werrs = d.w.fw.Events, d.w.fw.Errors
@@ -216,6 +216,9 @@ func (d *Daemon) watchesReady(ctx context.Context, rep watchReport) {
 	}
 	d.w.ready = true
 	for n, u := range d.users {
+		if n == "" {
+			u.watched = true // the root (flat layout): watched already
+		}
 		if u.watched || d.w.broken {
 			continue
 		}
