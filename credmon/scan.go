@@ -716,7 +716,7 @@ func (d *Daemon) decide(tok string) Decision {
 }
 
 func (d *Daemon) warnUnserved(c *cred, dec Decision) {
-	d.log.Warn("Ignoring token", "user", c.user(), "token", c.name(), "reason", dec.Why)
+	d.log.Warn("Ignoring token", append(d.who(d.credOf(c)), "reason", dec.Why)...)
 }
 
 // classifyPending classifies the .top files met for the first time. The

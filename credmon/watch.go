@@ -105,9 +105,11 @@ func (w *watcher) userOf(ev fsnotify.Event) (user string, inRoot, ok bool) {
 	}
 	i := strings.IndexByte(rel, '/')
 	if lay.Flat {
-		// The credentials are in the root: any event on a credential or
-		// mark file means listing the root (the one "user directory").
-		if i < 0 && (strings.HasSuffix(rel, lay.In) || lay.Mark != "" && strings.HasSuffix(rel, lay.Mark)) {
+		// The credentials are in the root: a credential or mark file
+		// created, written, removed or renamed means listing the root
+		// (the one "user directory"); a chmod does not (the passes see it).
+		if i < 0 && (strings.HasSuffix(rel, lay.In) || lay.Mark != "" && strings.HasSuffix(rel, lay.Mark)) &&
+			(ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
 			return "", false, true
 		}
 		return "", false, false

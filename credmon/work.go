@@ -112,7 +112,7 @@ func (d *Daemon) handle(r result) {
 		c.sig = r.sig
 		c.set(fInvalid)
 		d.stats.Failed++
-		plog.Error("Not refreshing token until its .top changes", "user", c.user(), "token", c.name(), "error", r.err)
+		plog.Error("Not refreshing token until its "+d.lay.In+" changes", append(d.who(cr), "error", r.err)...)
 	default:
 		d.fail(c, cr, now, r.err)
 	}
@@ -127,8 +127,8 @@ func (d *Daemon) fail(c *cred, cr Cred, now time.Time, err error) {
 	due := dueAfterFailure(now, int(c.failures), d.jitter)
 	d.queue.schedule(c, due)
 	d.stats.Failed++
-	d.plog[c.class].Error("Failed to refresh token", "user", cr.User, "token", cr.Name, "error", err,
-		"failures", c.failures, "retry_in", time.Duration(due-now.UnixNano()).Round(time.Second))
+	d.plog[c.class].Error("Failed to refresh token", append(d.who(cr), "error", err,
+		"failures", c.failures, "retry_in", time.Duration(due-now.UnixNano()).Round(time.Second))...)
 }
 
 // write stores a successful refresh: the new .top first when the provider
@@ -163,7 +163,7 @@ func (d *Daemon) write(c *cred, cr Cred, r result, now time.Time) {
 	next := d.prov[c.class].NextRefresh(cr, r.out.Use, now)
 	d.queue.schedule(c, dueAfterWrite(now, next, d.jitter))
 	d.stats.Refreshed++
-	d.plog[c.class].Info("Successfully refreshed token", "user", cr.User, "token", cr.Name)
+	d.plog[c.class].Info("Successfully refreshed token", d.who(cr)...)
 }
 
 // remove handles ErrDelete: the .top and .use are removed, unless the .top
@@ -173,11 +173,11 @@ func (d *Daemon) write(c *cred, cr Cred, r result, now time.Time) {
 func (d *Daemon) remove(c *cred, cr Cred, r result, changed bool) {
 	plog := d.plog[c.class]
 	if changed || statSig(cr.Dir, cr.Name+d.lay.In) != r.sig {
-		plog.Info("Not deleting token: its .top was stored again meanwhile", "user", cr.User, "token", cr.Name)
+		plog.Info("Not deleting token: its "+d.lay.In+" was stored again meanwhile", d.who(cr)...)
 		d.queue.schedule(c, 0)
 		return
 	}
-	plog.Warn("Deleting token", "user", cr.User, "token", cr.Name, "reason", r.err)
+	plog.Warn("Deleting token", append(d.who(cr), "reason", r.err)...)
 	names := []string{cr.Name + d.lay.In, cr.Name + d.lay.Out}
 	if d.lay.Mark != "" {
 		names = append(names, cr.Name+d.lay.Mark)
@@ -204,4 +204,13 @@ func (d *Daemon) remove(c *cred, cr Cred, r result, changed bool) {
 			}
 		}
 	}
+}
+
+// who are the log attributes naming a credential: user and token, or, in
+// the flat layout (one credential per user), the user only.
+func (d *Daemon) who(cr Cred) []any {
+	if d.lay.Flat {
+		return []any{"user", cr.Name}
+	}
+	return []any{"user", cr.User, "token", cr.Name}
 }
