@@ -116,7 +116,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			c := heap.Pop(&d.queue).(*cred)
 			c.set(fInflight)
 			d.inflight++
-			d.plog[c.class].Info("Refreshing token", "user", c.user(), "token", c.name())
+			d.plog[c.class].Info("Refreshing token", d.who(d.credOf(c))...)
 		case r := <-d.results:
 			d.handle(r)
 		case <-timer.C:

@@ -213,7 +213,7 @@ func (p *Provider) Refresh(ctx context.Context, c credmon.Cred, cred []byte) (cr
 			return credmon.Refreshed{}, fmt.Errorf("renewing the expired ticket-granting ticket of %s: %w", contents.Principal, err)
 		}
 	} else if !tgt.EndTime.After(now) {
-		return credmon.Refreshed{}, fmt.Errorf("%w: the ticket-granting ticket of %s expired at %s and cannot be renewed", credmon.ErrInvalid, contents.Principal, tgt.EndTime.UTC().Format(time.RFC3339))
+		return credmon.Refreshed{}, fmt.Errorf("%w: %s: the ticket-granting ticket of %s expired at %s and cannot be renewed", credmon.ErrInvalid, c.Top(), contents.Principal, tgt.EndTime.UTC().Format(time.RFC3339))
 	}
 	if p.UserCmd != "" {
 		p.runHook(ctx, dir, user)
