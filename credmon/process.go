@@ -331,9 +331,17 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 // Main must return code at once (-h, or a usage error).
 func parseArgs(prog string, pr Program, args []string, stdout, stderr io.Writer) (fl mainFlags, code int, ok bool) {
 	ran := false
+	argsUsage, logDefault := "", "NAME_LOG"
+	if pr.DirArg {
+		argsUsage = "[DIR]"
+	}
+	for _, k := range pr.LogKnobs {
+		logDefault += ", else " + k
+	}
 	app := &cli.App{
 		Name:                   prog,
 		Usage:                  pr.Usage,
+		ArgsUsage:              argsUsage,
 		HideHelpCommand:        true,
 		HideVersion:            true,
 		UseShortOptionHandling: true,
@@ -344,7 +352,7 @@ func parseArgs(prog string, pr Program, args []string, stdout, stderr io.Writer)
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Value: pr.DefaultName, Usage: "daemon `NAME`: prefix of the knobs NAME_LOG, MAX_NAME_LOG, NAME_DEBUG", Destination: &fl.name},
 			&cli.StringFlag{Name: "cred-dir", Aliases: []string{"c"}, Usage: "credential `DIR` (default " + strings.Join(pr.CredDirKnobs, ", else ") + ")", Destination: &fl.credDir},
-			&cli.StringFlag{Name: "log-file", Aliases: []string{"l"}, Usage: "log `FILE` (default NAME_LOG, else $(LOG)/<CamelName>Log)", Destination: &fl.logFile},
+			&cli.StringFlag{Name: "log-file", Aliases: []string{"l"}, Usage: "log `FILE` (default " + logDefault + ", else $(LOG)/<CamelName>Log)", Destination: &fl.logFile},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"d"}, Usage: "log debug messages", Destination: &fl.debug},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to stderr too", Destination: &fl.verbose},
 		},
