@@ -481,7 +481,7 @@ func kcmWriteErr(name, what string, err error) error {
 	return newError(nil, fmt.Sprintf("writing credentials cache %s: %s", name, what), err)
 }
 
-// NewKCMCache asks the KCM server for a new, empty cache name (GEN_NEW;
+// newKCMCache asks the KCM server for a new, empty cache name (GEN_NEW;
 // "<uid>:<n>") and returns it. Opening the name KCM:<uid>:<anything> also
 // works with both servers; the cache exists once initialized.
 func newKCMCache(env *cacheEnv) (*kcmCache, error) {

@@ -208,8 +208,3 @@ func parseKeyDescription(s string) (typ, desc string, err error) {
 	}
 	return parts[0], parts[4], nil
 }
-
-// keyringCacheName builds a cache name for messages.
-func keyringErr(kind error, name, msg string, cause error) error {
-	return newError(kind, "credentials cache "+name+" "+msg, cause)
-}

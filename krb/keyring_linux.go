@@ -132,7 +132,7 @@ func keyErr(name, what string, err error) error {
 	return newError(ErrCCacheUnreadable, fmt.Sprintf("credentials cache %s: %s", name, what), err)
 }
 
-// anchor returns the anchor keyring's id, linked into this thread's
+// anchorID returns the anchor keyring's id, linked into this thread's
 // keyring so that what is found below it is possessed.
 func (k keyringName) anchorID(env *cacheEnv, create bool) (int, error) {
 	switch k.anchor {
@@ -327,7 +327,7 @@ func vanished(err error) bool {
 	return errors.Is(err, unix.ENOKEY) || errors.Is(err, unix.EKEYEXPIRED) || errors.Is(err, unix.EKEYREVOKED) || errors.Is(err, unix.EACCES)
 }
 
-// ensureCache finds or creates the collection, its primary key and the
+// ensureEmptyCache finds or creates the collection, its primary key and the
 // cache keyring, and empties the cache keyring.
 func (c *keyringCache) ensureEmptyCache() (int, error) {
 	coll, err := c.k.findCollection(c.env, true)
@@ -473,8 +473,8 @@ func (c *keyringCache) Replace(cont *Contents) error {
 	})
 }
 
-// SetPrimary makes the KEYRING cache named by name the primary cache of
-// its collection (what kswitch does).
+// setKeyringPrimary makes c the primary cache of its collection (what
+// kswitch does).
 func setKeyringPrimary(c *keyringCache) error {
 	return onKeyThread(func() error {
 		coll, err := c.k.findCollection(c.env, true)
