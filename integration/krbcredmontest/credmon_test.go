@@ -3,6 +3,7 @@ package krbcredmontest
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,6 +85,15 @@ func TestRenewsNearExpiry(t *testing.T) {
 	}
 	if len(s.logLines("KRB: Renewed the ticket-granting ticket user=carol")) == 0 {
 		t.Error("no renewal logged")
+	}
+	// The renewed ticket works: a copy of the .cc gets a service ticket.
+	b, _ = os.ReadFile(s.path("carol.cc"))
+	sandbox := filepath.Join(t.TempDir(), "carol.cc")
+	os.WriteFile(sandbox, b, 0o600)
+	cmd := exec.CommandContext(t.Context(), "/usr/bin/kvno", stack.ServicePrincipal)
+	cmd.Env = []string{"KRB5CCNAME=FILE:" + sandbox, "KRB5_CONFIG=" + env.Krb5Conf}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kvno with the renewed cache: %v\n%s", err, out)
 	}
 }
 
