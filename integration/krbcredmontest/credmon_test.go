@@ -194,10 +194,11 @@ func TestBadCredsOneLineEach(t *testing.T) {
 		time.Sleep(d)
 	}
 	for user, b := range bad {
-		s.store(user, b)
-	}
-	if err := os.Lchown(s.path("foreign.cred"), env.UID, env.GID); err != nil {
-		t.Fatal(err)
+		uid := 0
+		if user == "foreign" {
+			uid = env.UID // owned by a user from the start
+		}
+		s.storeAs(user, b, uid)
 	}
 	s.store("good", good)
 	s.waitCC(w, "good", 20*time.Second)

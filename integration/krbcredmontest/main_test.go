@@ -95,11 +95,20 @@ func (s *site) path(name string) string { return filepath.Join(s.dir, name) }
 // store does what the credd does with a Kerberos credential: <user>.credtmp
 // written as root with mode 0600, renamed to <user>.cred; then, as no .cc
 // exists, SIGHUP to the credmon's pid file.
-func (s *site) store(user string, b []byte) {
+func (s *site) store(user string, b []byte) { s.t.Helper(); s.storeAs(user, b, 0) }
+
+// storeAs is store with the file owned by uid (and the test user's gid)
+// before it is renamed into place.
+func (s *site) storeAs(user string, b []byte, uid int) {
 	s.t.Helper()
 	tmp := s.path(user + ".credtmp")
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		s.t.Fatal(err)
+	}
+	if uid != 0 {
+		if err := os.Lchown(tmp, uid, env.GID); err != nil {
+			s.t.Fatal(err)
+		}
 	}
 	if err := os.Rename(tmp, s.path(user+".cred")); err != nil {
 		s.t.Fatal(err)
