@@ -27,13 +27,17 @@ const (
 	// ClassPelican: a Pelican subject token stored by the storer's
 	// pelican mode, exchanged and then refreshed.
 	ClassPelican
+	// ClassKerberos: a Kerberos ticket-granting ticket stored by the
+	// credd as <user>.cred (condor_credmon_krb, the flat layout).
+	ClassKerberos
 
-	// classCount is the number of classes, ClassNone included.
-	classCount
+	// numClasses bounds the classes.
+	numClasses
 )
 
 // String is the class's name in logs, which is also the Kind of its
-// provider: "VAULT", "OAUTH", "LOCAL", "CLIENT", "PELICAN" (and "NONE").
+// provider: "VAULT", "OAUTH", "LOCAL", "CLIENT", "PELICAN", "KRB" (and
+// "NONE").
 func (c Class) String() string {
 	switch c {
 	case ClassVault:
@@ -46,6 +50,8 @@ func (c Class) String() string {
 		return "CLIENT"
 	case ClassPelican:
 		return "PELICAN"
+	case ClassKerberos:
+		return "KRB"
 	}
 	return "NONE"
 }

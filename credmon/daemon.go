@@ -41,8 +41,8 @@ const (
 	maxDirty = 1024
 )
 
-// Config configures a Daemon. CredDir, Classifier, Knobs and Log are
-// required; the rest have defaults.
+// Config configures a Daemon. CredDir, Classifier (or Classify), Knobs
+// and Log are required; the rest have defaults.
 type Config struct {
 	// CredDir is the credential directory (validated by the caller).
 	CredDir string
@@ -51,6 +51,12 @@ type Config struct {
 	Providers map[Class]Provider
 	// Classifier decides the class of each .top.
 	Classifier *Classifier
+	// Classify, when set, decides the class of each credential instead
+	// of Classifier (a daemon that is not the multi credmon: no provider
+	// names, no <PROVIDER>_CLIENT_ID lookups).
+	Classify func(name string) Decision
+	// Layout is where the credentials are (default OAuthLayout).
+	Layout Layout
 	// Knobs caches the HTCondor configuration (<PROVIDER>_CLIENT_ID).
 	Knobs *Knobs
 	// Log receives the daemon's messages; providers' messages are
@@ -115,10 +121,12 @@ type result struct {
 type Daemon struct {
 	root      string
 	cls       *Classifier
+	classify  func(string) Decision
+	lay       Layout
 	knobs     *Knobs
 	log       *slog.Logger
-	prov      [classCount]Provider
-	plog      [classCount]*slog.Logger
+	prov      [numClasses]Provider
+	plog      [numClasses]*slog.Logger
 	conc      int
 	timeout   time.Duration
 	interval  time.Duration
@@ -171,12 +179,14 @@ type Daemon struct {
 
 // New returns a daemon for cfg.
 func New(cfg Config) (*Daemon, error) {
-	if cfg.CredDir == "" || cfg.Classifier == nil || cfg.Knobs == nil || cfg.Log == nil {
-		return nil, errors.New("credmon: Config needs CredDir, Classifier, Knobs and Log")
+	if cfg.CredDir == "" || (cfg.Classifier == nil && cfg.Classify == nil) || cfg.Knobs == nil || cfg.Log == nil {
+		return nil, errors.New("credmon: Config needs CredDir, Classifier or Classify, Knobs and Log")
 	}
 	d := &Daemon{
 		root:       strings.TrimRight(cfg.CredDir, "/"),
 		cls:        cfg.Classifier,
+		classify:   cfg.Classify,
+		lay:        cfg.Layout.withDefaults(),
 		knobs:      cfg.Knobs,
 		log:        cfg.Log,
 		conc:       cfg.Concurrency,
@@ -220,7 +230,7 @@ func New(cfg Config) (*Daemon, error) {
 		d.owner = &tokenfile.Owner{UID: 0, GID: 0}
 	}
 	for cl, p := range cfg.Providers {
-		if cl == ClassNone || cl >= classCount || p == nil {
+		if cl == ClassNone || cl >= numClasses || p == nil {
 			continue
 		}
 		d.prov[cl] = p

@@ -37,12 +37,17 @@
 // provider on first use within the refresh's context. Daemon (New, Run,
 // Rescan) is the core without the process, for tests and embedding.
 //
-// Still specific to the OAuth credential directory: the walk serves
-// <root>/<user>/<name>.top into <name>.use, and the class of a file is
-// decided by the multi credmon's Classifier. A daemon with another
-// layout (the Kerberos credmon's flat <user>.cred into <user>.cc) needs
-// the walk's suffixes and depth, and the classifier, to become Config
-// fields; the scheduler, pool, writes and process need no change.
+// Where the credentials are is a Layout (Config.Layout, Program.Layout):
+// by default the OAuth credential directory's <root>/<user>/<name>.top
+// served into <name>.use (mode 0400); the Kerberos credmon's flat
+// <root>/<user>.cred served into <user>.cc (mode 0600, with <user>.mark)
+// lists, watches and writes through the credential directory itself as
+// its one "user directory" (Cred.User empty, Cred.Name the user). Which
+// provider serves a credential is the multi credmon's Classifier, or
+// Config.Classify / Program.Classify for a daemon with one provider.
+// Program also says whether the directory may be given as the argument
+// (DirArg), may be readable by others (SharedDir, the master's 0755 for
+// the Kerberos directory) and which knobs name the log (LogKnobs).
 //
 // # Process contract
 //

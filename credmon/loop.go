@@ -56,7 +56,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var events <-chan fsnotify.Event
 	var werrs <-chan error
 	if !d.noWatch {
-		d.w = newWatcher(d.root, d.log)
+		d.w = newWatcher(d.root, &d.lay, d.log)
 		if d.w != nil {
 			defer d.w.close()
 			events, werrs = d.w.fw.Events, d.w.fw.Errors
@@ -116,7 +116,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			c := heap.Pop(&d.queue).(*cred)
 			c.set(fInflight)
 			d.inflight++
-			d.plog[c.class].Info("Refreshing token", "user", c.user(), "token", c.name())
+			d.plog[c.class].Info("Refreshing token", d.who(d.credOf(c))...)
 		case r := <-d.results:
 			d.handle(r)
 		case <-timer.C:
@@ -216,6 +216,9 @@ func (d *Daemon) watchesReady(ctx context.Context, rep watchReport) {
 	}
 	d.w.ready = true
 	for n, u := range d.users {
+		if n == "" {
+			u.watched = true // the root (flat layout): watched already
+		}
 		if u.watched || d.w.broken {
 			continue
 		}

@@ -115,6 +115,20 @@ type Program struct {
 	// CredDirKnobs name the credential directory, first defined wins
 	// (-c overrides them).
 	CredDirKnobs []string
+	// DirArg accepts the credential directory as the one argument (as -c).
+	DirArg bool
+	// SharedDir accepts a credential directory that others may read and
+	// search (never write), and creates a missing one with mode 0755: the
+	// Kerberos credential directory, which the condor_master creates so.
+	SharedDir bool
+	// LogKnobs name the log file after <NAME>_LOG, first defined wins.
+	LogKnobs []string
+	// Layout is the credential directory's layout (default OAuthLayout).
+	Layout Layout
+	// Classify, when set, decides the class of each credential (see
+	// Config.Classify); the multi credmon's provider lists are then
+	// neither read nor checked, and ProviderEnv.Classifier is nil.
+	Classify func(name string) Decision
 }
 
 // VaultProgram is condor_credmon_vault.
@@ -128,6 +142,7 @@ var VaultProgram = Program{
 type mainFlags struct {
 	name, credDir, logFile string
 	debug, verbose         bool
+	logKnobs               []string
 }
 
 // Main is the condor_credmon_vault process (see the package
@@ -154,6 +169,7 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 	if !ok {
 		return code
 	}
+	fl.logKnobs = pr.LogKnobs
 	if !ValidKnobName(fl.name) {
 		fmt.Fprintf(o.Stderr, "%s: invalid daemon name %q: only letters, digits and _ are allowed\n", prog, fl.name)
 		return ExitUsage
@@ -177,7 +193,10 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 		knobMaxConcurrent,
 	}
 	static = append(static, pr.CredDirKnobs...)
-	static = append(static, ClassifierKnobs...)
+	static = append(static, pr.LogKnobs...)
+	if pr.Classify == nil {
+		static = append(static, ClassifierKnobs...)
+	}
 	for _, f := range factories {
 		static = append(static, f.Knobs...)
 	}
@@ -199,19 +218,23 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 		logger.Warn("Only _CONDOR_ environment settings and the command line are used", "error", missing.get())
 	}
 
-	cls, err := NewClassifier(knobs)
-	if err != nil {
-		logger.Error("Invalid configuration", "error", err)
-		return ExitFailure
-	}
-	warnings, err := cls.Check()
-	if err != nil {
-		logger.Error("Invalid provider lists", "error", err)
-		fmt.Fprintf(o.Stderr, "%s: %v\n", prog, err)
-		return ExitNoRestart
-	}
-	for _, w := range warnings {
-		logger.Warn("Provider lists", "warning", w)
+	var cls *Classifier
+	if pr.Classify == nil {
+		var err error
+		cls, err = NewClassifier(knobs)
+		if err != nil {
+			logger.Error("Invalid configuration", "error", err)
+			return ExitFailure
+		}
+		warnings, err := cls.Check()
+		if err != nil {
+			logger.Error("Invalid provider lists", "error", err)
+			fmt.Fprintf(o.Stderr, "%s: %v\n", prog, err)
+			return ExitNoRestart
+		}
+		for _, w := range warnings {
+			logger.Warn("Provider lists", "warning", w)
+		}
 	}
 
 	dir := fl.credDir
@@ -223,7 +246,7 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 	if dir == "" {
 		err = fmt.Errorf("%w: none given (-c, %s)", ErrCredDir, strings.Join(pr.CredDirKnobs, " or "))
 	} else {
-		err = prepareCredDir(dir)
+		err = prepareCredDir(dir, pr.SharedDir)
 	}
 	if err != nil {
 		logger.Error("Unusable credential directory", "error", err)
@@ -233,7 +256,7 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 
 	providers := map[Class]Provider{}
 	for _, f := range factories {
-		if f.New == nil || f.Class == ClassNone || f.Class >= classCount {
+		if f.New == nil || f.Class == ClassNone || f.Class >= numClasses {
 			continue
 		}
 		if providers[f.Class] != nil {
@@ -254,7 +277,7 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 	}
 
 	d, err := New(Config{
-		CredDir: dir, Providers: providers, Classifier: cls, Knobs: knobs, Log: logger,
+		CredDir: dir, Providers: providers, Classifier: cls, Classify: pr.Classify, Layout: pr.Layout, Knobs: knobs, Log: logger,
 		Concurrency: int(conc), NoWatch: o.NoWatch, AfterPass: o.AfterPass,
 	})
 	if err != nil {
@@ -308,9 +331,17 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 // Main must return code at once (-h, or a usage error).
 func parseArgs(prog string, pr Program, args []string, stdout, stderr io.Writer) (fl mainFlags, code int, ok bool) {
 	ran := false
+	argsUsage, logDefault := "", "NAME_LOG"
+	if pr.DirArg {
+		argsUsage = "[DIR]"
+	}
+	for _, k := range pr.LogKnobs {
+		logDefault += ", else " + k
+	}
 	app := &cli.App{
 		Name:                   prog,
 		Usage:                  pr.Usage,
+		ArgsUsage:              argsUsage,
 		HideHelpCommand:        true,
 		HideVersion:            true,
 		UseShortOptionHandling: true,
@@ -321,13 +352,18 @@ func parseArgs(prog string, pr Program, args []string, stdout, stderr io.Writer)
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Value: pr.DefaultName, Usage: "daemon `NAME`: prefix of the knobs NAME_LOG, MAX_NAME_LOG, NAME_DEBUG", Destination: &fl.name},
 			&cli.StringFlag{Name: "cred-dir", Aliases: []string{"c"}, Usage: "credential `DIR` (default " + strings.Join(pr.CredDirKnobs, ", else ") + ")", Destination: &fl.credDir},
-			&cli.StringFlag{Name: "log-file", Aliases: []string{"l"}, Usage: "log `FILE` (default NAME_LOG, else $(LOG)/<CamelName>Log)", Destination: &fl.logFile},
+			&cli.StringFlag{Name: "log-file", Aliases: []string{"l"}, Usage: "log `FILE` (default " + logDefault + ", else $(LOG)/<CamelName>Log)", Destination: &fl.logFile},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"d"}, Usage: "log debug messages", Destination: &fl.debug},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to stderr too", Destination: &fl.verbose},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("unexpected argument %q", c.Args().First())
+			if pr.DirArg && c.NArg() == 1 {
+				if fl.credDir != "" && fl.credDir != c.Args().First() {
+					return fmt.Errorf("two credential directories: -c %q and %q", fl.credDir, c.Args().First())
+				}
+				fl.credDir = c.Args().First()
+			} else if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q", c.Args().Get(c.NArg()-1))
 			}
 			ran = true
 			return nil
@@ -337,7 +373,11 @@ func parseArgs(prog string, pr Program, args []string, stdout, stderr io.Writer)
 		args = []string{prog}
 	}
 	if err := app.Run(args); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\nusage: %s [-n NAME] [-c DIR] [-l FILE] [-d] [-v]\n", prog, err, prog)
+		dirArg := ""
+		if pr.DirArg {
+			dirArg = " [DIR]"
+		}
+		fmt.Fprintf(stderr, "%s: %v\nusage: %s [-n NAME] [-c DIR] [-l FILE] [-d] [-v]%s\n", prog, err, prog, dirArg)
 		return fl, ExitUsage, false
 	}
 	if !ran {
@@ -353,8 +393,10 @@ func parseArgs(prog string, pr Program, args []string, stdout, stderr io.Writer)
 // stderr.
 func setupLogging(prog string, fl mainFlags, knobs *Knobs, stderr io.Writer) (*slog.Logger, func(), int, bool) {
 	path := fl.logFile
-	if path == "" {
-		path = knobs.String(fl.name+"_LOG", "")
+	for _, k := range append([]string{fl.name + "_LOG"}, fl.logKnobs...) {
+		if path == "" {
+			path = knobs.String(k, "")
+		}
 	}
 	if path == "" {
 		if dir := knobs.String("LOG", ""); dir != "" {
@@ -425,16 +467,23 @@ func debugKnob(v string) bool {
 // prepareCredDir creates the credential directory (mode 02770) if it is
 // missing and refuses one that others may read, write or search, or that
 // the daemon cannot read, write and search.
-func prepareCredDir(dir string) error {
+//
+// With shared (the Kerberos credential directory) others may read and
+// search it, never write, and a missing one is created with mode 0755.
+func prepareCredDir(dir string, shared bool) error {
+	mode, forbidden := 0o770|os.ModeSetgid, fs.FileMode(0o007)
+	if shared {
+		mode, forbidden = 0o755, 0o002
+	}
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 			return fmt.Errorf("%w: creating %s: %w", ErrCredDir, dir, err)
 		}
-		if err := os.Mkdir(dir, 0o770|os.ModeSetgid); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := os.Mkdir(dir, mode); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%w: creating %s: %w", ErrCredDir, dir, err)
 		}
-		if err := os.Chmod(dir, 0o770|os.ModeSetgid); err != nil {
+		if err := os.Chmod(dir, mode); err != nil {
 			return fmt.Errorf("%w: %w", ErrCredDir, err)
 		}
 		fi, err = os.Stat(dir)
@@ -445,8 +494,12 @@ func prepareCredDir(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%w: %s is not a directory", ErrCredDir, dir)
 	}
-	if fi.Mode().Perm()&0o007 != 0 {
-		return fmt.Errorf("%w: the credential directory %s is readable and/or writable by others (mode %04o)", ErrCredDir, dir, fi.Mode().Perm())
+	if fi.Mode().Perm()&forbidden != 0 {
+		what := "readable and/or writable"
+		if shared {
+			what = "writable"
+		}
+		return fmt.Errorf("%w: the credential directory %s is %s by others (mode %04o)", ErrCredDir, dir, what, fi.Mode().Perm())
 	}
 	if err := unix.Access(dir, unix.R_OK|unix.W_OK|unix.X_OK); err != nil {
 		return fmt.Errorf("%w: the credential directory %s is not readable, writable and searchable: %w", ErrCredDir, dir, err)

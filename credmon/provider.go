@@ -1,6 +1,7 @@
 package credmon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -25,6 +26,10 @@ type Cred struct {
 	// paths below, which are for messages. nil when the caller has no
 	// handle (see OpenDir).
 	Dir *tokenfile.Dir
+
+	// in and out are the layout's suffixes (".top" and ".use" when
+	// empty), for the paths below.
+	in, out string
 }
 
 // OpenDir returns c.Dir, or, when c has none, opens the user directory
@@ -38,21 +43,29 @@ func (c Cred) OpenDir() (dir *tokenfile.Dir, done func(), err error) {
 		return nil, nil, err
 	}
 	defer root.Close()
-	ud, err := root.OpenDir(c.User)
+	ud, err := openUser(root, c.User)
 	if err != nil {
 		return nil, nil, err
 	}
 	return ud, func() { ud.Close() }, nil
 }
 
-// DirPath is the path of the user's directory (for messages).
-func (c Cred) DirPath() string { return c.Root + "/" + c.User }
+// DirPath is the path of the user's directory (for messages): the
+// credential directory itself in the flat layout (User empty).
+func (c Cred) DirPath() string {
+	if c.User == "" {
+		return c.Root
+	}
+	return c.Root + "/" + c.User
+}
 
-// Top is the path of the .top file.
-func (c Cred) Top() string { return c.DirPath() + "/" + c.Name + ".top" }
+// Top is the path of the .top file (the credential file: <user>.cred in
+// the Kerberos layout).
+func (c Cred) Top() string { return c.DirPath() + "/" + c.Name + cmp.Or(c.in, ".top") }
 
-// Use is the path of the .use file.
-func (c Cred) Use() string { return c.DirPath() + "/" + c.Name + ".use" }
+// Use is the path of the .use file (the file written from the
+// credential: <user>.cc in the Kerberos layout).
+func (c Cred) Use() string { return c.DirPath() + "/" + c.Name + cmp.Or(c.out, ".use") }
 
 // Meta is the path of the .meta file (OAuth credentials).
 func (c Cred) Meta() string { return c.DirPath() + "/" + c.Name + ".meta" }

@@ -199,6 +199,11 @@ func (d *Daemon) partialPass(ctx context.Context, users []string) {
 	d.gen++
 	only := make(map[string]bool, len(users))
 	var reqs []listReq
+	if d.lay.Flat {
+		users = nil
+		only[""] = true
+		reqs = append(reqs, listReq{name: ""})
+	}
 	for _, name := range users {
 		only[name] = true
 		path := d.root + "/" + name
@@ -232,6 +237,14 @@ func (d *Daemon) partialPass(ctx context.Context, users []string) {
 // reported once. It returns false when the root cannot be listed (then
 // nothing is forgotten).
 func (d *Daemon) listRoot(deep bool) bool {
+	if d.lay.Flat {
+		// The credential directory is the one directory to list.
+		d.listUsers([]listReq{{name: ""}})
+		if u := d.users[""]; u != nil && u.seen == d.gen {
+			return true
+		}
+		return false
+	}
 	// A descriptor of its own for getdents (which moves its offset).
 	var fd int
 	err := d.rootDir.Fd(func(rfd int) (err error) {
@@ -317,6 +330,7 @@ type topEntry struct {
 	sig    fileSig // its lstat
 	bad    string  // why it is skipped ("" when it is fine)
 	hasUse bool
+	marked bool     // a <name><Layout.Mark> is next to it
 	seed   *seedUse // the .use, read for a user directory met for the first time
 }
 
@@ -369,7 +383,7 @@ func (d *Daemon) listUsers(reqs []listReq) {
 		if watch[i] {
 			w = fw
 		}
-		out[i] = listDir(d.rootDir, reqs[i].name, seed[i], w, buf)
+		out[i] = listDir(d.rootDir, &d.lay, reqs[i].name, seed[i], w, buf)
 	}
 	if n := min(runtime.GOMAXPROCS(0), 8); len(reqs) >= parallelListing && n > 1 {
 		var next atomic.Int64
@@ -409,20 +423,26 @@ func (d *Daemon) listUsers(reqs []listReq) {
 // credentials are new). With w, the directory is watched first, so that
 // nothing created after the listing is missed. listDir touches no daemon
 // state and may run on any goroutine.
-func listDir(root *tokenfile.Dir, user string, seed bool, w *fsnotify.Watcher, buf []byte) dirListing {
+//
+// In the flat layout (user empty) the directory listed is the credential
+// directory itself, which the watcher watches already.
+func listDir(root *tokenfile.Dir, lay *Layout, user string, seed bool, w *fsnotify.Watcher, buf []byte) dirListing {
 	var l dirListing
 	dir := root.Join(user)
-	if w != nil {
+	if user == "" {
+		dir = root.Path()
+		l.watched = w != nil
+	} else if w != nil {
 		l.watchErr = w.Add(dir)
 		l.watched = l.watchErr == nil
 	}
-	ud, err := root.OpenDir(user)
+	ud, err := openUser(root, user)
 	if err != nil {
 		l.err = err
 		return l
 	}
 	defer ud.Close()
-	l.err = ud.Fd(func(fd int) error { return listDirFd(&l, ud, fd, dir, seed, buf) })
+	l.err = ud.Fd(func(fd int) error { return listDirFd(&l, ud, lay, fd, dir, seed, buf) })
 	return l
 }
 
@@ -431,17 +451,20 @@ func listDir(root *tokenfile.Dir, user string, seed bool, w *fsnotify.Watcher, b
 const staleTemp = time.Minute
 
 // listDirFd is listDir's work on the open directory fd.
-func listDirFd(l *dirListing, ud *tokenfile.Dir, fd int, dir string, seed bool, buf []byte) error {
-	var names []string
+func listDirFd(l *dirListing, ud *tokenfile.Dir, lay *Layout, fd int, dir string, seed bool, buf []byte) error {
+	var names, marks []string
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return err
 	}
 	l.sig = sigOf(&st)
 	var temps []string
+	in, out, mark := []byte(lay.In), []byte(lay.Out), []byte(lay.Mark)
 	if err := readDirNames(fd, buf, func(name []byte, _ uint8) {
-		if bytes.HasSuffix(name, dotTop) || bytes.HasSuffix(name, dotUse) {
+		if bytes.HasSuffix(name, in) || bytes.HasSuffix(name, out) {
 			names = append(names, string(name))
+		} else if len(mark) > 0 && bytes.HasSuffix(name, mark) {
+			marks = append(marks, string(name[:len(name)-len(mark)]))
 		} else if len(name) > 0 && name[0] == '.' && tokenfile.IsTemp(string(name)) {
 			temps = append(temps, string(name))
 		}
@@ -459,8 +482,8 @@ func listDirFd(l *dirListing, ud *tokenfile.Dir, fd int, dir string, seed bool, 
 	}
 	var uses []string
 	for _, n := range names {
-		if len(n) > 4 && strings.HasSuffix(n, ".use") {
-			uses = append(uses, n[:len(n)-4])
+		if len(n) > len(lay.Out) && strings.HasSuffix(n, lay.Out) {
+			uses = append(uses, n[:len(n)-len(lay.Out)])
 		}
 	}
 	var useSet map[string]bool
@@ -477,10 +500,10 @@ func listDirFd(l *dirListing, ud *tokenfile.Dir, fd int, dir string, seed bool, 
 		return slices.Contains(uses, tok)
 	}
 	for _, n := range names {
-		if !strings.HasSuffix(n, ".top") {
+		tok, ok := lay.credName(n)
+		if !ok {
 			continue
 		}
-		tok := n[:len(n)-4]
 		var st unix.Stat_t
 		if err := unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			if !errors.Is(err, unix.ENOENT) {
@@ -488,7 +511,7 @@ func listDirFd(l *dirListing, ud *tokenfile.Dir, fd int, dir string, seed bool, 
 			}
 			continue
 		}
-		t := topEntry{file: n, sig: sigOf(&st)}
+		t := topEntry{file: n, sig: sigOf(&st), marked: slices.Contains(marks, tok)}
 		switch {
 		case tok == "" || !validName(tok):
 			t.bad = "its name has characters other than letters, digits and - + = _ ."
@@ -500,18 +523,13 @@ func listDirFd(l *dirListing, ud *tokenfile.Dir, fd int, dir string, seed bool, 
 		if t.bad == "" {
 			t.hasUse = hasUse(tok)
 			if seed && t.hasUse {
-				t.seed = readUseAt(fd, tok+".use", t.sig)
+				t.seed = readUseAt(fd, tok+lay.Out, t.sig)
 			}
 		}
 		l.tops = append(l.tops, t)
 	}
 	return nil
 }
-
-var (
-	dotTop = []byte(".top")
-	dotUse = []byte(".use")
-)
 
 // direntBufSize is the getdents buffer of a listing.
 const direntBufSize = 32 << 10
@@ -576,6 +594,9 @@ var errGrew = errors.New("file changed while being read")
 // applyListing records the listing of a user directory (see listDir).
 func (d *Daemon) applyListing(r listReq, l *dirListing, now time.Time) {
 	dir := d.root + "/" + r.name
+	if r.name == "" {
+		dir = d.root
+	}
 	if l.watchErr != nil && !errors.Is(l.watchErr, fs.ErrNotExist) {
 		d.w.failed(dir, l.watchErr)
 	}
@@ -625,12 +646,14 @@ func (d *Daemon) applyListing(r listReq, l *dirListing, now time.Time) {
 			d.reportOnce(path, t.sig, msgIgnoringFile, "file", path, "reason", t.bad)
 			continue
 		}
-		d.observe(r.name, t.file[:len(t.file)-4], t.sig, t.hasUse, t.seed)
+		tok, _ := d.lay.credName(t.file)
+		d.observe(r.name, tok, t.sig, t.hasUse, t.marked, t.seed)
 	}
 }
 
 // observe updates the state of one .top found by a listing.
-func (d *Daemon) observe(user, tok string, sig fileSig, hasUse bool, seed *seedUse) {
+// A marked credential (see Layout.Mark) is due at once.
+func (d *Daemon) observe(user, tok string, sig fileSig, hasUse, marked bool, seed *seedUse) {
 	d.keybuf = append(append(append(d.keybuf[:0], user...), '/'), tok...)
 	c := d.creds[string(d.keybuf)]
 	if c == nil {
@@ -641,6 +664,10 @@ func (d *Daemon) observe(user, tok string, sig fileSig, hasUse bool, seed *seedU
 	if c.sig != sig {
 		c.sig = sig
 		d.topChanged(c)
+		return
+	}
+	if marked && c.class != ClassNone && !c.has(fInflight) {
+		d.queue.schedule(c, 0)
 		return
 	}
 	if !hasUse && c.has(fUseSeen) {
@@ -672,10 +699,15 @@ func (d *Daemon) topChanged(c *cred) {
 // decide classifies a token name, with the daemon's providers: a class
 // without a provider serves nothing.
 func (d *Daemon) decide(tok string) Decision {
-	dec := d.cls.Classify(tok, func(p string) bool {
-		_, defined, _ := d.knobs.Cached(ClientIDKnob(p))
-		return defined
-	})
+	var dec Decision
+	if d.classify != nil {
+		dec = d.classify(tok)
+	} else {
+		dec = d.cls.Classify(tok, func(p string) bool {
+			_, defined, _ := d.knobs.Cached(ClientIDKnob(p))
+			return defined
+		})
+	}
 	if dec.Class != ClassNone && d.prov[dec.Class] == nil {
 		dec.Why = fmt.Sprintf("it is a %s credential and this daemon has no %s provider", dec.Class, dec.Class)
 		dec.Class = ClassNone
@@ -684,7 +716,7 @@ func (d *Daemon) decide(tok string) Decision {
 }
 
 func (d *Daemon) warnUnserved(c *cred, dec Decision) {
-	d.log.Warn("Ignoring token", "user", c.user(), "token", c.name(), "reason", dec.Why)
+	d.log.Warn("Ignoring token", append(d.who(d.credOf(c)), "reason", dec.Why)...)
 }
 
 // classifyPending classifies the .top files met for the first time. The
@@ -698,6 +730,9 @@ func (d *Daemon) classifyPending(ctx context.Context) {
 	}
 	var need []string
 	for _, p := range d.pending {
+		if d.classify != nil {
+			break // no provider names, no knobs to look up
+		}
 		if prov, ok := d.cls.ProviderName(p.tok); ok {
 			if _, _, known := d.knobs.Cached(ClientIDKnob(prov)); !known {
 				need = append(need, ClientIDKnob(prov))
@@ -780,7 +815,7 @@ func (d *Daemon) seed(c *cred, hasUse bool, s *seedUse) {
 		d.queue.schedule(c, dueAfterWrite(written, next, d.jitter))
 		return
 	}
-	ud, err := d.rootDir.OpenDir(cr.User)
+	ud, err := openUser(d.rootDir, cr.User)
 	if err != nil {
 		d.queue.schedule(c, 0) // the worker reports it
 		return
@@ -788,7 +823,7 @@ func (d *Daemon) seed(c *cred, hasUse bool, s *seedUse) {
 	defer ud.Close()
 	cr.Dir = ud
 	if s == nil || errors.Is(s.err, errGrew) || (s.err == nil && s.data == nil && c.sig.ctime <= s.sig.ctime) {
-		use, sig, err := readAt(ud, cr.Name+".use", true)
+		use, sig, err := readAt(ud, cr.Name+d.lay.Out, true)
 		s = &seedUse{data: use, sig: sig, err: err}
 	}
 	if s.err != nil {
@@ -828,7 +863,11 @@ func (d *Daemon) dropUnseen(only map[string]bool) {
 
 // credOf is the Cred of a state entry.
 func (d *Daemon) credOf(c *cred) Cred {
-	return Cred{Root: d.root, User: c.user(), Name: c.name()}
+	cr := Cred{Root: d.root, User: c.user(), Name: c.name()}
+	if d.lay.In != OAuthLayout.In || d.lay.Out != OAuthLayout.Out {
+		cr.in, cr.out = d.lay.In, d.lay.Out
+	}
+	return cr
 }
 
 // refineSeeds replaces the provisional due times of start-up (see seed)
@@ -844,11 +883,11 @@ func (d *Daemon) refineSeeds() {
 			continue // being refreshed, or not waiting: nothing to refine
 		}
 		cr := d.credOf(c)
-		ud, err := d.rootDir.OpenDir(cr.User)
+		ud, err := openUser(d.rootDir, cr.User)
 		if err != nil {
 			continue // the provisional time stands
 		}
-		use, sig, err := readAt(ud, cr.Name+".use", true)
+		use, sig, err := readAt(ud, cr.Name+d.lay.Out, true)
 		ud.Close()
 		if err != nil || c.sig.ctime > sig.ctime {
 			continue // the provisional time stands

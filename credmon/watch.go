@@ -31,6 +31,7 @@ const debounceDelay = 50 * time.Millisecond
 type watcher struct {
 	fw     *fsnotify.Watcher
 	root   string
+	lay    *Layout
 	ready  bool // the start-up directories are watched
 	broken bool // adding a watch failed: add no more
 	log    *slog.Logger
@@ -38,7 +39,7 @@ type watcher struct {
 
 // newWatcher watches root; nil (after a warning) when inotify is not
 // available.
-func newWatcher(root string, log *slog.Logger) *watcher {
+func newWatcher(root string, lay *Layout, log *slog.Logger) *watcher {
 	fw, err := fsnotify.NewBufferedWatcher(256)
 	if err == nil {
 		err = fw.Add(root)
@@ -50,7 +51,7 @@ func newWatcher(root string, log *slog.Logger) *watcher {
 		log.Warn("Cannot watch with inotify: new credentials are found by the 60-second pass and SIGHUP only", "dir", root, "error", err)
 		return nil
 	}
-	return &watcher{fw: fw, root: root, log: log}
+	return &watcher{fw: fw, root: root, lay: lay, log: log}
 }
 
 // watchReport is the outcome of watchAll.
@@ -65,6 +66,10 @@ type watchReport struct {
 func (w *watcher) watchAll(names []string, out chan<- watchReport) {
 	var r watchReport
 	for _, n := range names {
+		if n == "" {
+			r.ok = append(r.ok, n) // the root (flat layout): watched already
+			continue
+		}
 		if err := w.fw.Add(w.root + "/" + n); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // removed meanwhile
@@ -94,7 +99,21 @@ func (w *watcher) userOf(ev fsnotify.Event) (user string, inRoot, ok bool) {
 	if !found || rel == "" {
 		return "", false, false
 	}
+	lay := w.lay
+	if lay == nil {
+		lay = &OAuthLayout
+	}
 	i := strings.IndexByte(rel, '/')
+	if lay.Flat {
+		// The credentials are in the root: a credential or mark file
+		// created, written, removed or renamed means listing the root
+		// (the one "user directory"); a chmod does not (the passes see it).
+		if i < 0 && (strings.HasSuffix(rel, lay.In) || lay.Mark != "" && strings.HasSuffix(rel, lay.Mark)) &&
+			(ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
+			return "", false, true
+		}
+		return "", false, false
+	}
 	if i < 0 {
 		// An entry of the root: a user directory, or one of the files
 		// that live there.
@@ -107,7 +126,7 @@ func (w *watcher) userOf(ev fsnotify.Event) (user string, inRoot, ok bool) {
 		return rel, true, true
 	}
 	user, file := rel[:i], rel[i+1:]
-	if strings.IndexByte(file, '/') >= 0 || !strings.HasSuffix(file, ".top") {
+	if strings.IndexByte(file, '/') >= 0 || !strings.HasSuffix(file, lay.In) {
 		return "", false, false
 	}
 	return user, false, true

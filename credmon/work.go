@@ -22,7 +22,7 @@ func (d *Daemon) work(ctx context.Context, j job) result {
 	if d.beforeWork != nil {
 		d.beforeWork(j.cred)
 	}
-	ud, err := d.rootDir.OpenDir(j.cred.User)
+	ud, err := openUser(d.rootDir, j.cred.User)
 	if err != nil {
 		r.readErr = err
 		return r
@@ -30,7 +30,7 @@ func (d *Daemon) work(ctx context.Context, j job) result {
 	r.dir = ud
 	cr := j.cred
 	cr.Dir = ud
-	top, sig, err := readAt(ud, cr.Name+".top", false)
+	top, sig, err := readAt(ud, cr.Name+d.lay.In, false)
 	r.sig = sig
 	if err != nil {
 		r.readErr = err
@@ -112,7 +112,7 @@ func (d *Daemon) handle(r result) {
 		c.sig = r.sig
 		c.set(fInvalid)
 		d.stats.Failed++
-		plog.Error("Not refreshing token until its .top changes", "user", c.user(), "token", c.name(), "error", r.err)
+		plog.Error("Not refreshing token until its "+d.lay.In+" changes", append(d.who(cr), "error", r.err)...)
 	default:
 		d.fail(c, cr, now, r.err)
 	}
@@ -127,8 +127,8 @@ func (d *Daemon) fail(c *cred, cr Cred, now time.Time, err error) {
 	due := dueAfterFailure(now, int(c.failures), d.jitter)
 	d.queue.schedule(c, due)
 	d.stats.Failed++
-	d.plog[c.class].Error("Failed to refresh token", "user", cr.User, "token", cr.Name, "error", err,
-		"failures", c.failures, "retry_in", time.Duration(due-now.UnixNano()).Round(time.Second))
+	d.plog[c.class].Error("Failed to refresh token", append(d.who(cr), "error", err,
+		"failures", c.failures, "retry_in", time.Duration(due-now.UnixNano()).Round(time.Second))...)
 }
 
 // write stores a successful refresh: the new .top first when the provider
@@ -141,19 +141,19 @@ func (d *Daemon) write(c *cred, cr Cred, r result, now time.Time) {
 	}
 	c.sig = r.sig
 	if r.out.Top != nil {
-		if cur := statSig(cr.Dir, cr.Name+".top"); cur != r.sig {
+		if cur := statSig(cr.Dir, cr.Name+d.lay.In); cur != r.sig {
 			d.queue.schedule(c, 0) // re-stored meanwhile: the credd's copy wins
 			return
 		}
 		// Synced, file and directory: a refresh token the IdP rotated
 		// must survive a power failure (the old one is dead).
-		if err := cr.Dir.WriteAtomic(cr.Name+".top", r.out.Top, tokenfile.Options{Mode: 0o600, AllowForeign: true, Chown: d.owner}); err != nil {
+		if err := cr.Dir.WriteAtomic(cr.Name+d.lay.In, r.out.Top, tokenfile.Options{Mode: 0o600, AllowForeign: true, Chown: d.owner}); err != nil {
 			d.fail(c, cr, now, fmt.Errorf("writing %s: %w", cr.Top(), err))
 			return
 		}
-		c.sig = statSig(cr.Dir, cr.Name+".top")
+		c.sig = statSig(cr.Dir, cr.Name+d.lay.In)
 	}
-	if err := cr.Dir.WriteAtomic(cr.Name+".use", r.out.Use, tokenfile.Options{Mode: 0o400, AllowForeign: true, Chown: d.owner, NoSync: true}); err != nil {
+	if err := cr.Dir.WriteAtomic(cr.Name+d.lay.Out, r.out.Use, tokenfile.Options{Mode: d.lay.OutMode, AllowForeign: true, Chown: d.owner, NoSync: true}); err != nil {
 		d.fail(c, cr, now, fmt.Errorf("writing %s: %w", cr.Use(), err))
 		return
 	}
@@ -163,7 +163,7 @@ func (d *Daemon) write(c *cred, cr Cred, r result, now time.Time) {
 	next := d.prov[c.class].NextRefresh(cr, r.out.Use, now)
 	d.queue.schedule(c, dueAfterWrite(now, next, d.jitter))
 	d.stats.Refreshed++
-	d.plog[c.class].Info("Successfully refreshed token", "user", cr.User, "token", cr.Name)
+	d.plog[c.class].Info("Successfully refreshed token", d.who(cr)...)
 }
 
 // remove handles ErrDelete: the .top and .use are removed, unless the .top
@@ -172,13 +172,17 @@ func (d *Daemon) write(c *cred, cr Cred, r result, now time.Time) {
 // reports them in the same pass.
 func (d *Daemon) remove(c *cred, cr Cred, r result, changed bool) {
 	plog := d.plog[c.class]
-	if changed || statSig(cr.Dir, cr.Name+".top") != r.sig {
-		plog.Info("Not deleting token: its .top was stored again meanwhile", "user", cr.User, "token", cr.Name)
+	if changed || statSig(cr.Dir, cr.Name+d.lay.In) != r.sig {
+		plog.Info("Not deleting token: its "+d.lay.In+" was stored again meanwhile", d.who(cr)...)
 		d.queue.schedule(c, 0)
 		return
 	}
-	plog.Warn("Deleting token", "user", cr.User, "token", cr.Name, "reason", r.err)
-	for _, name := range []string{cr.Name + ".top", cr.Name + ".use"} {
+	plog.Warn("Deleting token", append(d.who(cr), "reason", r.err)...)
+	names := []string{cr.Name + d.lay.In, cr.Name + d.lay.Out}
+	if d.lay.Mark != "" {
+		names = append(names, cr.Name+d.lay.Mark)
+	}
+	for _, name := range names {
 		if err := cr.Dir.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			plog.Error("Cannot remove a credential file", "file", cr.Dir.Join(name), "error", err)
 		}
@@ -200,4 +204,13 @@ func (d *Daemon) remove(c *cred, cr Cred, r result, changed bool) {
 			}
 		}
 	}
+}
+
+// who are the log attributes naming a credential: user and token, or, in
+// the flat layout (one credential per user), the user only.
+func (d *Daemon) who(cr Cred) []any {
+	if d.lay.Flat {
+		return []any{"user", cr.Name}
+	}
+	return []any{"user", cr.User, "token", cr.Name}
 }

@@ -581,3 +581,18 @@ func syscallMode(m fs.FileMode) uint32 {
 	}
 	return o
 }
+
+// Dup returns a new handle on the same directory (its own descriptor,
+// opened from d's, so no path is walked again); close both.
+func (d *Dir) Dup() (*Dir, error) {
+	var dup *Dir
+	err := d.control(func(fd int) error {
+		nfd, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &fs.PathError{Op: "open", Path: d.path, Err: err}
+		}
+		dup = &Dir{f: os.NewFile(uintptr(nfd), d.path), path: d.path}
+		return nil
+	})
+	return dup, err
+}
