@@ -52,5 +52,18 @@ DPKG_ROOT=$root sh packaging/scripts/condor-postinstall.sh configure
 got=$(stat -c '%a %G' "$tmp/victimdir")
 [ "$got" = "755 root" ] && ok "postinstall: directory symlink not followed" || bad "postinstall: followed a directory symlink, its target is now $got"
 
+# 4. preremove through a symlinked directory removes nothing there.
+root=$tmp/r4
+mkdir -p "$root/var/lib/condor" "$tmp/rundir"
+touch "$tmp/rundir/pid" "$tmp/rundir/CREDMON_COMPLETE"
+ln -s "$tmp/rundir" "$root/var/lib/condor/oauth_credentials"
+DPKG_ROOT=$root sh packaging/scripts/condor-preremove.sh remove
+[ -e "$tmp/rundir/pid" ] && [ -e "$tmp/rundir/CREDMON_COMPLETE" ] && ok "preremove: symlink not followed" || bad "preremove: removed files through a symlink"
+root=$tmp/r5
+mkdir -p "$root/var/lib/condor/oauth_credentials"
+touch "$root/var/lib/condor/oauth_credentials/pid" "$root/var/lib/condor/oauth_credentials/CREDMON_COMPLETE"
+DPKG_ROOT=$root sh packaging/scripts/condor-preremove.sh remove
+[ ! -e "$root/var/lib/condor/oauth_credentials/pid" ] && [ ! -e "$root/var/lib/condor/oauth_credentials/CREDMON_COMPLETE" ] && ok "preremove: removes the credmon's files" || bad "preremove: left the credmon's files"
+
 [ $fail = 0 ] || { echo "scripts-test: FAILED"; exit 1; }
 echo "scripts-test: all checks passed"
