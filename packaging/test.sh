@@ -199,6 +199,7 @@ for s in postinstall preuninstall postuninstall; do
 done
 check "rpm: removal scriptlet clears the credmon's files" grep -q 'rm -f "$dir/pid" "$dir/CREDMON_COMPLETE"' <<<"$scripts"
 check "rpm: client has no scriptlets" test -z "$(q --scripts "$rpm_client")"
+check "maintainer scripts: credential directory mode, no symlink followed" packaging/scripts-test.sh
 
 if [ $fail != 0 ]; then
     echo "package-test: FAILED"

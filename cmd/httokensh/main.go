@@ -59,12 +59,14 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vaultcred/gettoken/internal/jwtdecode"
 	"github.com/vaultcred/gettoken/internal/optparse"
+	"github.com/vaultcred/gettoken/internal/tokenfile"
 	"github.com/vaultcred/gettoken/vaultcred"
 )
 
@@ -337,7 +339,7 @@ func (s *session) run(command []string, stderr io.Writer) int {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 
 	logPath := s.opts.OutFile + ".log"
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	logf, err := openLog(logPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: cannot create the renewal log: %v, not running command\n", prog, err)
 		os.Remove(s.opts.OutFile)
@@ -395,6 +397,36 @@ wait:
 	}
 	os.Remove(logPath)
 	return commandStatus(cmd, waitErr, stderr)
+}
+
+// openLog creates or truncates the renewal log, which usually sits in
+// /tmp under a predictable name: never through a symlink, never blocking
+// on a FIFO or writing to a device (only a regular file is accepted), and
+// never into a file another user planted there.
+func openLog(path string) (*os.File, error) {
+	dir, err := tokenfile.OpenDir(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	f, err := dir.OpenFile(filepath.Base(path), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+			err = fmt.Errorf("%s is owned by uid %d, not by this user", path, st.Uid)
+		}
+	}
+	if err == nil {
+		err = f.Truncate(0)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // commandStatus returns the command's exit status, 128+N for signal N.
