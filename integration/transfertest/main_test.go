@@ -2,7 +2,8 @@
 // module, as HTCondor's starter runs it (-infile/-outfile/-upload, a
 // job-like $_CONDOR_CREDS, a pre-allocated output file), against a real
 // XRootD server with its HTTP and SciTokens plugins (package xrootd),
-// with tokens from the credmon's local issuer code.
+// with tokens from the credmon's local issuer code and, end to end, from
+// a running condor_credmon_vault (credmon_e2e_test.go).
 package transfertest
 
 import (
@@ -50,9 +51,16 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "transfertest: building the plugin: %v\n", err)
 		return 1
 	}
+	// The credmon's issuer key must be in the JWKS before XRootD first
+	// reads it (see credmon_e2e_test.go).
+	apJWKS, err := prepareCredmon(dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "transfertest: %v\n", err)
+		return 1
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	xrd, err = xrootd.Start(ctx, filepath.Join(dir, "xrd"))
+	xrd, err = xrootd.StartTrusting(ctx, filepath.Join(dir, "xrd"), apJWKS)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "transfertest: %v\n", err)
 		if xrd != nil {

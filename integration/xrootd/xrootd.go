@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -67,6 +68,7 @@ type Server struct {
 	keyPath          string
 	cmd              *exec.Cmd
 	jwks             *http.Server
+	extraJWKS        [][]byte
 	log              string
 }
 
@@ -79,8 +81,20 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// Start makes the issuer's key pair, serves its JWKS and starts XRootD
+// in dir, returning once XRootD accepts TLS connections.
 func Start(ctx context.Context, dir string) (*Server, error) {
-	x := &Server{dir: dir, Data: filepath.Join(dir, "data")}
+	return StartTrusting(ctx, dir)
+}
+
+// StartTrusting is Start with more keys published in the issuer's JWKS:
+// each of extraJWKS is a JSON Web Key Set (as condor_credmon_vault_keygen
+// prints it) whose keys are served next to the issuer's own, so tokens a
+// running credmon signs with them under Issuer verify too. They must be
+// known before XRootD first fetches the JWKS: libscitokens caches it
+// (ten minutes) and refuses a key id it has not seen.
+func StartTrusting(ctx context.Context, dir string, extraJWKS ...[]byte) (*Server, error) {
+	x := &Server{dir: dir, Data: filepath.Join(dir, "data"), extraJWKS: extraJWKS}
 	for _, d := range []string{dir, x.Data, filepath.Join(x.Data, "user"), filepath.Join(dir, "run")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
@@ -199,6 +213,9 @@ func (x *Server) serveJWKS() error {
 	if err != nil {
 		return err
 	}
+	if jwks, err = mergeJWKS(jwks, x.extraJWKS...); err != nil {
+		return err
+	}
 	oidc, err := credmon.OpenIDConfiguration(x.Issuer, x.Issuer+"/jwks")
 	if err != nil {
 		return err
@@ -215,6 +232,30 @@ func (x *Server) serveJWKS() error {
 	x.jwks = &http.Server{Handler: mux}
 	go x.jwks.ServeTLS(l, x.Certs.CertFile, x.Certs.KeyFile)
 	return nil
+}
+
+// mergeJWKS returns the JSON Web Key Set holding the keys of base and of
+// each of extra.
+func mergeJWKS(base []byte, extra ...[]byte) ([]byte, error) {
+	var all struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	for i, b := range append([][]byte{base}, extra...) {
+		var set struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) == 0 {
+			return nil, fmt.Errorf("xrootd: JWKS %d has no keys (%v)", i, err)
+		}
+		all.Keys = append(all.Keys, set.Keys...)
+	}
+	return json.Marshal(all)
+}
+
+// LogText returns XRootD's log so far.
+func (x *Server) LogText() string {
+	b, _ := os.ReadFile(x.log)
+	return string(b)
 }
 
 // Stop kills XRootD and the issuer's HTTPS server.
