@@ -132,6 +132,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 				events = nil
 				continue
 			}
+			if d.obs != nil {
+				d.obs.WatchEvent(false)
+			}
 			if d.watchEvent(ev) {
 				arm()
 			}
@@ -145,6 +148,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 				continue
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				if d.obs != nil {
+					d.obs.WatchEvent(true)
+				}
 				d.needFull = true
 				arm()
 			} else if !d.watchErrLogged {
@@ -263,4 +269,26 @@ func (d *Daemon) complete() {
 	if d.afterPass != nil {
 		d.afterPass(s)
 	}
+	if d.obs != nil {
+		d.report(s)
+	}
+}
+
+// report calls the Observer's PassComplete at the end of a full pass.
+func (d *Daemon) report(s PassStats) {
+	if len(d.lastErr) > 0 {
+		for k := range d.lastErr {
+			if d.creds[k] == nil {
+				delete(d.lastErr, k)
+			}
+		}
+	}
+	now := d.now()
+	changed := d.changed || len(d.creds) != d.reportedCreds
+	d.changed, d.reportedCreds = false, len(d.creds)
+	r := PassReport{PassStats: s, Deep: d.passDeep, Duration: now.Sub(d.passStart), Now: now, Changed: changed, Creds: d.credStates(now)}
+	if len(d.queue) > 0 {
+		r.NextDue = time.Unix(0, d.queue[0].due)
+	}
+	d.obs.PassComplete(r)
 }
