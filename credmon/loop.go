@@ -132,10 +132,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 				events = nil
 				continue
 			}
-			if d.obs != nil {
-				d.obs.WatchEvent(false)
-			}
 			if d.watchEvent(ev) {
+				if d.obs != nil {
+					d.obs.WatchEvent(false)
+				}
 				arm()
 			}
 		case err := <-d.knobsDone:
