@@ -54,7 +54,7 @@ type Config struct {
 	// Knobs caches the HTCondor configuration (<PROVIDER>_CLIENT_ID).
 	Knobs *Knobs
 	// Log receives the daemon's messages; providers' messages are
-	// prefixed with their Kind (see PrefixLogger).
+	// prefixed with their Kind (see prefixLogger).
 	Log *slog.Logger
 	// Concurrency bounds the refreshes running at once (default 32).
 	Concurrency int
@@ -239,7 +239,7 @@ func New(cfg Config) (*Daemon, error) {
 			continue
 		}
 		d.prov[cl] = p
-		d.plog[cl] = PrefixLogger(cfg.Log, p.Kind())
+		d.plog[cl] = prefixLogger(cfg.Log, p.Kind())
 	}
 	return d, nil
 }

@@ -346,10 +346,10 @@ func TestLogFileNotFollowed(t *testing.T) {
 	os.WriteFile(target, []byte("root:x:0:0\n"), 0o600)
 	link := filepath.Join(dir, "CredMonLog")
 	os.Symlink(target, link)
-	if l, err := OpenLog(link, 0); err == nil {
+	if l, err := openLog(link, 0); err == nil {
 		l.Write([]byte("injected\n"))
 		l.Close()
-		t.Error("OpenLog followed a symlink")
+		t.Error("openLog followed a symlink")
 	}
 	if b, _ := os.ReadFile(target); string(b) != "root:x:0:0\n" {
 		t.Errorf("target changed: %q", b)
@@ -358,7 +358,7 @@ func TestLogFileNotFollowed(t *testing.T) {
 	syscall.Mkfifo(fifo, 0o600)
 	done := make(chan error, 1)
 	go func() {
-		l, err := OpenLog(fifo, 0)
+		l, err := openLog(fifo, 0)
 		if err == nil {
 			l.Close()
 		}
@@ -367,28 +367,28 @@ func TestLogFileNotFollowed(t *testing.T) {
 	select {
 	case err := <-done:
 		if err == nil {
-			t.Error("OpenLog accepted a FIFO")
+			t.Error("openLog accepted a FIFO")
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("OpenLog blocked on a FIFO")
+		t.Fatal("openLog blocked on a FIFO")
 	}
 	hard := filepath.Join(dir, "HardLog")
 	if err := os.Link(target, hard); err == nil {
-		if l, err := OpenLog(hard, 0); err == nil {
+		if l, err := openLog(hard, 0); err == nil {
 			l.Close()
-			t.Error("OpenLog accepted a file with two links")
+			t.Error("openLog accepted a file with two links")
 		}
 	}
 	foreign := filepath.Join(dir, "ForeignLog")
 	os.WriteFile(foreign, nil, 0o644)
 	os.Chown(foreign, 4242, 4242)
-	if l, err := OpenLog(foreign, 0); err == nil {
+	if l, err := openLog(foreign, 0); err == nil {
 		l.Close()
-		t.Error("OpenLog accepted another user's file")
+		t.Error("openLog accepted another user's file")
 	}
-	open := filepath.Join(dir, "OpenLog")
+	open := filepath.Join(dir, "openLog")
 	os.WriteFile(open, nil, 0o666)
-	l, err := OpenLog(open, 0)
+	l, err := openLog(open, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +397,7 @@ func TestLogFileNotFollowed(t *testing.T) {
 		t.Errorf("existing log left mode %v", fi.Mode())
 	}
 	fresh := filepath.Join(dir, "FreshLog")
-	l, err = OpenLog(fresh, 0)
+	l, err = openLog(fresh, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

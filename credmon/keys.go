@@ -65,10 +65,10 @@ func GenerateSigningKey(kind KeyType) (crypto.Signer, error) {
 	return nil, fmt.Errorf("%w: key type %q is not %q or %q", ErrBadKey, kind, KeyEC, KeyRSA)
 }
 
-// MarshalPrivateKeyPEM encodes key as PEM in the "traditional" OpenSSL
+// marshalPrivateKeyPEM encodes key as PEM in the "traditional" OpenSSL
 // form the scitokens tools write: "EC PRIVATE KEY" (SEC 1) or
 // "RSA PRIVATE KEY" (PKCS #1).
-func MarshalPrivateKeyPEM(key crypto.Signer) ([]byte, error) {
+func marshalPrivateKeyPEM(key crypto.Signer) ([]byte, error) {
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:
 		der, err := x509.MarshalECPrivateKey(k)
@@ -82,8 +82,8 @@ func MarshalPrivateKeyPEM(key crypto.Signer) ([]byte, error) {
 	return nil, fmt.Errorf("%w: %T is not an EC or RSA private key", ErrBadKey, key)
 }
 
-// MarshalPublicKeyPEM encodes pub as a PEM "PUBLIC KEY" (SubjectPublicKeyInfo).
-func MarshalPublicKeyPEM(pub crypto.PublicKey) ([]byte, error) {
+// marshalPublicKeyPEM encodes pub as a PEM "PUBLIC KEY" (SubjectPublicKeyInfo).
+func marshalPublicKeyPEM(pub crypto.PublicKey) ([]byte, error) {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadKey, err)
@@ -200,7 +200,7 @@ func OpenIDConfiguration(issuer, jwksURI string) ([]byte, error) {
 // rename). Existing files are replaced. An empty publicPath writes only
 // the private key.
 func WriteKeyPair(key crypto.Signer, privatePath, publicPath string) error {
-	priv, err := MarshalPrivateKeyPEM(key)
+	priv, err := marshalPrivateKeyPEM(key)
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func WriteKeyPair(key crypto.Signer, privatePath, publicPath string) error {
 }
 
 func writePublicKey(pub crypto.PublicKey, path string) error {
-	data, err := MarshalPublicKeyPEM(pub)
+	data, err := marshalPublicKeyPEM(pub)
 	if err != nil {
 		return err
 	}

@@ -129,28 +129,28 @@ func (k *Knobs) String(name, def string) string {
 	return def
 }
 
-// Int returns the knob as an integer (see ParseInt), def when undefined.
+// Int returns the knob as an integer (see parseInt), def when undefined.
 // A value that is not an integer gives def and an error naming the knob.
 func (k *Knobs) Int(name string, def int64) (int64, error) {
 	v, ok := k.Lookup(name)
 	if !ok {
 		return def, nil
 	}
-	n, err := ParseInt(v)
+	n, err := parseInt(v)
 	if err != nil {
 		return def, fmt.Errorf("%s: %w", name, err)
 	}
 	return n, nil
 }
 
-// Bool returns the knob as a boolean (see ParseBool), def when undefined.
+// Bool returns the knob as a boolean (see parseBool), def when undefined.
 // A value that is not a boolean gives def and an error naming the knob.
 func (k *Knobs) Bool(name string, def bool) (bool, error) {
 	v, ok := k.Lookup(name)
 	if !ok {
 		return def, nil
 	}
-	b, err := ParseBool(v)
+	b, err := parseBool(v)
 	if err != nil {
 		return def, fmt.Errorf("%s: %w", name, err)
 	}
@@ -170,9 +170,9 @@ func (k *Knobs) List(name string) []string {
 // ErrBadValue is matched by the errors of the parse helpers.
 var ErrBadValue = errors.New("invalid value")
 
-// ParseInt parses an integer knob value: optional sign and decimal digits,
+// parseInt parses an integer knob value: optional sign and decimal digits,
 // surrounding white space ignored.
-func ParseInt(s string) (int64, error) {
+func parseInt(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil {
@@ -181,11 +181,11 @@ func ParseInt(s string) (int64, error) {
 	return n, nil
 }
 
-// ParseBool parses a boolean knob value as HTCondor's param_boolean does
+// parseBool parses a boolean knob value as HTCondor's param_boolean does
 // for literal values: "true" or "1", "false" or "0", in any case,
 // surrounding white space ignored. (HTCondor would also evaluate a ClassAd
 // expression; that is not supported.)
-func ParseBool(s string) (bool, error) {
+func parseBool(s string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "true", "1":
 		return true, nil

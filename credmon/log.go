@@ -29,11 +29,11 @@ const defaultMaxLog = 10 << 20
 // read is made private on open.
 const LogMode = 0o640
 
-// LogFile is a log file rotated the way HTCondor's dprintf rotates daemon
+// rotatingLog is a log file rotated the way HTCondor's dprintf rotates daemon
 // logs: when a write would take it past Max bytes, the file is renamed to
 // <path>.old (replacing the previous one) and a new file is started. Max
 // <= 0 disables rotation. Writes are serialized; each Write should be one
-// whole line. LogFile is safe for concurrent use.
+// whole line. rotatingLog is safe for concurrent use.
 //
 // The log directory is often writable by the condor account, while the
 // credmon runs as root: the file is opened and rotated relative to the
@@ -41,7 +41,7 @@ const LogMode = 0o640
 // owned by another user or with other hard links is refused (it would let
 // whoever planted it make root append to, or chmod, a file of their
 // choice).
-type LogFile struct {
+type rotatingLog struct {
 	Path string
 	Max  int64
 
@@ -52,13 +52,13 @@ type LogFile struct {
 	size int64
 }
 
-// OpenLog opens (creating, mode LogMode) path for appending.
-func OpenLog(path string, max int64) (*LogFile, error) {
+// openLog opens (creating, mode LogMode) path for appending.
+func openLog(path string, max int64) (*rotatingLog, error) {
 	dir, err := tokenfile.OpenDir(filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("opening log file: %w", err)
 	}
-	l := &LogFile{Path: path, Max: max, dir: dir, name: filepath.Base(path)}
+	l := &rotatingLog{Path: path, Max: max, dir: dir, name: filepath.Base(path)}
 	if err := l.open(); err != nil {
 		dir.Close()
 		return nil, err
@@ -66,7 +66,7 @@ func OpenLog(path string, max int64) (*LogFile, error) {
 	return l, nil
 }
 
-func (l *LogFile) open() error {
+func (l *rotatingLog) open() error {
 	f, err := l.dir.OpenFile(l.name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, LogMode)
 	if err != nil {
 		return fmt.Errorf("opening log file: %w", err)
@@ -97,7 +97,7 @@ func (l *LogFile) open() error {
 }
 
 // Write appends p, rotating first if p would take the file past Max.
-func (l *LogFile) Write(p []byte) (int, error) {
+func (l *rotatingLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
@@ -115,7 +115,7 @@ func (l *LogFile) Write(p []byte) (int, error) {
 
 // rotate renames the file to .old and opens a new one. If that fails the
 // old file is kept and written to (a log that grows beats no log).
-func (l *LogFile) rotate() {
+func (l *rotatingLog) rotate() {
 	if err := l.dir.Rename(l.name, l.name+".old"); err != nil {
 		return
 	}
@@ -128,7 +128,7 @@ func (l *LogFile) rotate() {
 }
 
 // Close closes the file.
-func (l *LogFile) Close() error {
+func (l *rotatingLog) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
@@ -250,9 +250,9 @@ func (h *Handler) WithPrefix(prefix string) *Handler {
 	return &h2
 }
 
-// PrefixLogger returns l with messages prefixed "<prefix>: " when l uses a
+// prefixLogger returns l with messages prefixed "<prefix>: " when l uses a
 // *Handler, else l with a "provider" attribute.
-func PrefixLogger(l *slog.Logger, prefix string) *slog.Logger {
+func prefixLogger(l *slog.Logger, prefix string) *slog.Logger {
 	if h, ok := l.Handler().(*Handler); ok {
 		return slog.New(h.WithPrefix(prefix))
 	}

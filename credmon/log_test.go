@@ -36,10 +36,10 @@ func TestHandlerFormat(t *testing.T) {
 	if got := buf.String(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
-	l := PrefixLogger(slog.New(h), "LOCAL")
+	l := prefixLogger(slog.New(h), "LOCAL")
 	l.Info("minted")
 	if !strings.HasSuffix(buf.String(), " LOCAL: minted\n") {
-		t.Errorf("PrefixLogger: %q", buf.String())
+		t.Errorf("prefixLogger: %q", buf.String())
 	}
 }
 
@@ -48,7 +48,7 @@ func TestLogFileRotation(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.Repeat("o", 60)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := OpenLog(path, 100)
+	l, err := openLog(path, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestLogFileRotation(t *testing.T) {
 
 func TestLogFileNoRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log")
-	l, err := OpenLog(path, 0)
+	l, err := openLog(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

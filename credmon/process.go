@@ -240,7 +240,7 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 			logger.Error("Two providers for one class", "class", f.Class.String())
 			return ExitFailure
 		}
-		p, err := f.New(ctx, ProviderEnv{Name: name, CredDir: dir, Knobs: knobs, Log: PrefixLogger(logger, f.Class.String()), Classifier: cls})
+		p, err := f.New(ctx, ProviderEnv{Name: name, CredDir: dir, Knobs: knobs, Log: prefixLogger(logger, f.Class.String()), Classifier: cls})
 		if err != nil {
 			logger.Error("Cannot set up a provider", "class", f.Class.String(), "error", err)
 			return ExitFailure
@@ -382,7 +382,7 @@ func setupLogging(prog string, fl mainFlags, knobs *Knobs, stderr io.Writer) (*s
 	var ws []io.Writer
 	closeLog := func() {}
 	if path != "" {
-		lf, err := OpenLog(path, maxLog)
+		lf, err := openLog(path, maxLog)
 		if err != nil {
 			if !fl.verbose {
 				fmt.Fprintf(stderr, "%s: cannot open the log file %s: %v\n", prog, path, err)

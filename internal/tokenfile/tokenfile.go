@@ -52,8 +52,9 @@ type Options struct {
 	// AllowForeign permits replacing an existing file owned by another user
 	// (the credmon, as root, replacing files in users' directories).
 	AllowForeign bool
-	// NoSync skips the fsync before the rename. Still atomic for readers;
-	// after a power failure the file may be empty. For files that are
+	// NoSync skips the fsync of the file before the rename and of its
+	// directory after it. Still atomic for readers; after a power
+	// failure the file may be empty or the old one. For files that are
 	// regenerated anyway (the credmon's .use files, rewritten every few
 	// minutes, where the fsync was the daemon's bottleneck).
 	NoSync bool
