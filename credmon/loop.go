@@ -266,11 +266,11 @@ func (d *Daemon) complete() {
 	d.stats = PassStats{}
 	d.log.Debug("Pass complete; sleeping unless interrupted", "pass", s.Seq, "credentials", s.Credentials,
 		"refreshed", s.Refreshed, "failed", s.Failed, "deleted", s.Deleted, "sleep", d.interval)
-	if d.afterPass != nil {
-		d.afterPass(s)
-	}
 	if d.obs != nil {
 		d.report(s)
+	}
+	if d.afterPass != nil {
+		d.afterPass(s)
 	}
 }
 

@@ -94,6 +94,9 @@ func NewStatusWriter(dir, name string, log *slog.Logger) (*StatusWriter, error) 
 	if err != nil {
 		return nil, err
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	w := &StatusWriter{dir: d, name: name, log: log, ch: make(chan StatusDoc, 1), done: make(chan struct{}), kinds: map[string]string{}}
 	if os.Geteuid() == 0 {
 		w.owner = &tokenfile.Owner{UID: 0, GID: 0}
@@ -228,7 +231,7 @@ func PrintStatus(out io.Writer, doc StatusDoc, now time.Time) error {
 	for _, c := range doc.Credentials {
 		backoff := "-"
 		if c.Failures > 0 {
-			backoff = fmt.Sprintf("%s (%d failures)", time.Duration(c.BackoffSeconds*float64(time.Second)).Round(time.Second), c.Failures)
+			backoff = fmt.Sprintf("%s (failures: %d)", time.Duration(c.BackoffSeconds*float64(time.Second)).Round(time.Second), c.Failures)
 		}
 		errText := "-"
 		if c.LastError != "" {
