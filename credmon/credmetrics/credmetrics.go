@@ -191,7 +191,7 @@ func ListenAddress(v string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("bad metrics address %q: %w", v, err)
 	}
-	if p, err := net.LookupPort("tcp", port); err != nil || p < 0 {
+	if p, err := net.LookupPort("tcp", port); port == "" || err != nil || p < 0 {
 		return "", fmt.Errorf("bad metrics address %q: bad port", v)
 	}
 	if host == "" {
