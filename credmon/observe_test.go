@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -245,4 +246,51 @@ func TestUseExpiry(t *testing.T) {
 			t.Errorf("useExpiry(%.20q) = %d, want %d", c.use, got, c.want)
 		}
 	}
+}
+
+func TestStatusCommand(t *testing.T) {
+	dir := t.TempDir()
+	doc := `{"daemon":"CREDMON_OAUTH","pid":0,"written":"2026-01-02T03:04:05Z","pass":7,"credentials":[` +
+		`{"user":"alice","name":"dune","provider":"VAULT","state":"fresh","next_refresh":"2026-01-02T03:14:05Z"}]}`
+	if err := os.WriteFile(dir+"/"+StatusFile, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := Main(context.Background(), []string{"condor_credmon_vault", "-c", dir, "status", "--json"}, MainOptions{Stdout: &out, Stderr: &errb}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	// Read after its next refresh: due.
+	if !strings.Contains(out.String(), `"state": "due"`) || !strings.Contains(out.String(), `"pass": 7`) {
+		t.Errorf("json:\n%s", out.String())
+	}
+	out.Reset()
+	if code := Main(context.Background(), []string{"condor_credmon_vault", "status", "-c", dir}, MainOptions{Stdout: &out, Stderr: &errb}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "pid 0, not running") || !strings.Contains(out.String(), "1 credentials: 1 due") {
+		t.Errorf("table:\n%s", out.String())
+	}
+	errb.Reset()
+	if code := Main(context.Background(), []string{"condor_credmon_vault", "status", "-c", t.TempDir()}, MainOptions{Stdout: &out, Stderr: &errb}); code != ExitFailure ||
+		!strings.Contains(errb.String(), "has not completed a pass") {
+		t.Errorf("no status file: exit %d, %s", code, errb.String())
+	}
+}
+
+func FuzzReadStatus(f *testing.F) {
+	f.Add([]byte(`{"daemon":"X","pid":1,"written":"2026-01-02T03:04:05Z","pass":1,"credentials":[{"user":"a","name":"b","state":"fresh"}]}`))
+	f.Add([]byte(`{"credentials":[{"use_expiry":"bad"}]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(dir+"/"+StatusFile, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		doc, err := ReadStatus(dir)
+		if err != nil {
+			return
+		}
+		doc.Current(time.Now())
+		PrintStatus(io.Discard, doc, time.Now())
+	})
 }

@@ -15,6 +15,7 @@ package credmon
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -223,8 +225,12 @@ func PrintStatus(out io.Writer, doc StatusDoc, now time.Time) error {
 	if len(sum) == 0 {
 		sum = []string{"none"}
 	}
-	fmt.Fprintf(out, "%s (pid %d), pass %d, written %s (%s ago): %d credentials: %s\n",
-		doc.Daemon, doc.Pid, doc.Pass, doc.Written.Local().Format(time.DateTime), roundAgo(now.Sub(doc.Written)),
+	running := ""
+	if !alive(doc.Pid) {
+		running = ", not running"
+	}
+	fmt.Fprintf(out, "%s (pid %d%s), pass %d, written %s (%s ago): %d credentials: %s\n",
+		doc.Daemon, doc.Pid, running, doc.Pass, doc.Written.Local().Format(time.DateTime), roundAgo(now.Sub(doc.Written)),
 		len(doc.Credentials), strings.Join(sum, ", "))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tTOKEN\tPROVIDER\tSTATE\tUSE EXPIRES\tNEXT REFRESH\tBACK-OFF\tLAST ERROR")
@@ -273,4 +279,13 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// alive reports whether process pid exists.
+func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
