@@ -92,6 +92,7 @@ func (d *Daemon) handle(r result) {
 		case errors.As(r.readErr, &bad):
 			c.sig = r.sig
 			c.set(fInvalid)
+			d.observeRefresh(c, &r, OutcomeInvalid, r.readErr)
 			d.reportOnce(cr.Top(), r.sig, msgIgnoringFile, "file", bad.Path, "reason", bad.Why)
 		default:
 			d.fail(c, cr, &r, now, r.readErr)
