@@ -286,7 +286,8 @@ func (d *Daemon) report(s PassStats) {
 	now := d.now()
 	changed := d.changed || len(d.creds) != d.reportedCreds
 	d.changed, d.reportedCreds = false, len(d.creds)
-	r := PassReport{PassStats: s, Deep: d.passDeep, Duration: now.Sub(d.passStart), Now: now, Changed: changed, Creds: d.credStates(now)}
+	r := PassReport{PassStats: s, Deep: d.passDeep, Duration: now.Sub(d.passStart), Now: now, Changed: changed, Creds: d.credStates(now),
+		Counts: func() map[State]int { return d.stateCounts(now) }}
 	if len(d.queue) > 0 {
 		r.NextDue = time.Unix(0, d.queue[0].due)
 	}

@@ -108,8 +108,10 @@ type PassReport struct {
 	Changed bool
 	// NextDue is the earliest due time in the queue (zero when empty).
 	NextDue time.Time
-	// Creds yields every credential's state; valid only during the call.
-	Creds iter.Seq[CredState]
+	// Creds yields every credential's state; Counts counts them by
+	// state (cheaper). Both are valid only during the call.
+	Creds  iter.Seq[CredState]
+	Counts func() map[State]int
 }
 
 // Observer sees what the daemon does. Its methods are called on the
@@ -227,6 +229,35 @@ func (d *Daemon) observeRefresh(c *cred, r *result, o Outcome, err error) {
 	d.obs.Refreshed(e)
 }
 
+// stateIndex is the index in States of c's state.
+func (d *Daemon) stateIndex(c *cred, nowNs int64) int {
+	switch {
+	case c.class == ClassNone || d.prov[c.class] == nil:
+		return 4 // unserved
+	case c.has(fInvalid):
+		return 3 // failing
+	case c.failures > 0:
+		return 2 // backing off
+	case c.has(fInflight) || (c.idx >= 0 && c.due <= nowNs):
+		return 1 // due
+	}
+	return 0 // fresh
+}
+
+// stateCounts counts the credentials by state, in the order of States.
+func (d *Daemon) stateCounts(now time.Time) map[State]int {
+	var n [5]int
+	nowNs := now.UnixNano()
+	for _, c := range d.creds {
+		n[d.stateIndex(c, nowNs)]++
+	}
+	m := make(map[State]int, len(States))
+	for i, s := range States {
+		m[s] = n[i]
+	}
+	return m
+}
+
 // credStates yields the state of every credential (see CredState).
 func (d *Daemon) credStates(now time.Time) iter.Seq[CredState] {
 	return func(yield func(CredState) bool) {
@@ -239,25 +270,13 @@ func (d *Daemon) credStates(now time.Time) iter.Seq[CredState] {
 			if c.useExp != 0 {
 				s.UseExpiry = time.Unix(c.useExp, 0)
 			}
-			queued := c.idx >= 0 || c.has(fInflight)
 			if c.idx >= 0 {
 				s.NextRefresh = time.Unix(0, max(c.due, 1))
 			}
 			if c.failures > 0 {
 				s.Backoff = backoff(int(c.failures))
 			}
-			switch {
-			case c.class == ClassNone || s.Provider == "":
-				s.State = StateUnserved
-			case c.has(fInvalid):
-				s.State = StateFailing
-			case c.failures > 0:
-				s.State = StateBackingOff
-			case c.has(fInflight) || (queued && c.due <= nowNs):
-				s.State = StateDue
-			default:
-				s.State = StateFresh
-			}
+			s.State = States[d.stateIndex(c, nowNs)]
 			if !yield(s) {
 				return
 			}

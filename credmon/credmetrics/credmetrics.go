@@ -154,10 +154,7 @@ func (m *Metrics) WatchEvent(overflow bool) {
 
 // PassComplete implements credmon.Observer.
 func (m *Metrics) PassComplete(r credmon.PassReport) {
-	counts := make(map[credmon.State]int, len(credmon.States))
-	for s := range r.Creds {
-		counts[s.State]++
-	}
+	counts := r.Counts()
 	for _, s := range credmon.States {
 		m.states[s].Set(float64(counts[s]))
 	}

@@ -36,18 +36,6 @@ func TestListenAddress(t *testing.T) {
 	}
 }
 
-func states(m map[credmon.State]int) func(func(credmon.CredState) bool) {
-	return func(yield func(credmon.CredState) bool) {
-		for s, n := range m {
-			for range n {
-				if !yield(credmon.CredState{State: s}) {
-					return
-				}
-			}
-		}
-	}
-}
-
 func TestMetricsCountWhatHappened(t *testing.T) {
 	m := New("CREDMON_OAUTH")
 	for range 3 {
@@ -61,7 +49,9 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	m.WatchEvent(true)
 	m.PassComplete(credmon.PassReport{PassStats: credmon.PassStats{Listing: time.Millisecond}, Deep: true, Duration: 2 * time.Second,
 		Now: time.Now(), NextDue: time.Now().Add(time.Hour),
-		Creds: states(map[credmon.State]int{credmon.StateFresh: 5, credmon.StateBackingOff: 2, credmon.StateFailing: 1})})
+		Counts: func() map[credmon.State]int {
+			return map[credmon.State]int{credmon.StateFresh: 5, credmon.StateBackingOff: 2, credmon.StateFailing: 1}
+		}})
 
 	want := `
 # HELP credmon_refreshes_total Refreshes finished, by provider and outcome (ok, failed, invalid, deleted).
