@@ -125,10 +125,13 @@ func TestMetricsMatchWhatHappened(t *testing.T) {
 			len(s.logLines("Failed to refresh token")) >= 1
 	}, s.proc)
 	// A pass completes (the states gauge is set at the end of passes).
-	s.hup()
 	complete := filepath.Join(s.condor.CredDir, "CREDMON_COMPLETE")
-	before, _ := os.Stat(complete)
-	w.waitFor(t, 10*time.Second, "a pass", func() bool {
+	before, err := os.Stat(complete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.hup()
+	w.waitFor(t, 20*time.Second, "a pass", func() bool {
 		fi, err := os.Stat(complete)
 		return err == nil && fi.ModTime().After(before.ModTime())
 	}, s.proc)
