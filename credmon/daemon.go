@@ -78,6 +78,9 @@ type Config struct {
 	// time a full pass is complete: listed, every refresh it made due
 	// done and written, CREDMON_COMPLETE touched.
 	AfterPass func(PassStats)
+	// Observer, when set, sees refreshes, inotify events and passes (see
+	// Observer).
+	Observer Observer
 }
 
 // PassStats describes a completed full pass. The counters cover the
@@ -112,6 +115,7 @@ type result struct {
 	readErr error          // the .top could not be read: no provider call
 	out     Refreshed
 	err     error
+	took    time.Duration // the provider's time
 }
 
 // Daemon is the credential monitor's core: it follows the credential
@@ -134,6 +138,7 @@ type Daemon struct {
 	now       func() time.Time
 	jitter    Jitter
 	afterPass func(PassStats)
+	obs       Observer
 	euid      int
 	owner     *tokenfile.Owner
 	rootDir   *tokenfile.Dir // the credential directory, opened by Run
@@ -172,6 +177,15 @@ type Daemon struct {
 	results      chan result
 	knobsLoading bool       // classifyPending's lookup is running
 	knobsDone    chan error // its outcome
+	// For the Observer: the start of the current full pass, whether it
+	// is deep, whether anything changed since the last report, and the
+	// last error of each failing credential.
+	passStart time.Time
+	passDeep  bool
+	changed   bool
+	// reportedCreds: the number of credentials at the last report.
+	reportedCreds int
+	lastErr       map[string]string
 	// beforeWork, when set (tests), runs on the worker before it opens
 	// the user directory.
 	beforeWork func(Cred)
@@ -196,6 +210,7 @@ func New(cfg Config) (*Daemon, error) {
 		now:        cfg.Now,
 		jitter:     cfg.Jitter,
 		afterPass:  cfg.AfterPass,
+		obs:        cfg.Observer,
 		euid:       os.Geteuid(),
 		rescan:     make(chan struct{}, 1),
 		creds:      map[string]*cred{},

@@ -133,6 +133,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 				continue
 			}
 			if d.watchEvent(ev) {
+				if d.obs != nil {
+					d.obs.WatchEvent(false)
+				}
 				arm()
 			}
 		case err := <-d.knobsDone:
@@ -145,6 +148,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 				continue
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				if d.obs != nil {
+					d.obs.WatchEvent(true)
+				}
 				d.needFull = true
 				arm()
 			} else if !d.watchErrLogged {
@@ -263,7 +269,30 @@ func (d *Daemon) complete() {
 	d.stats = PassStats{}
 	d.log.Debug("Pass complete; sleeping unless interrupted", "pass", s.Seq, "credentials", s.Credentials,
 		"refreshed", s.Refreshed, "failed", s.Failed, "deleted", s.Deleted, "sleep", d.interval)
+	if d.obs != nil {
+		d.report(s)
+	}
 	if d.afterPass != nil {
 		d.afterPass(s)
 	}
+}
+
+// report calls the Observer's PassComplete at the end of a full pass.
+func (d *Daemon) report(s PassStats) {
+	if len(d.lastErr) > 0 {
+		for k := range d.lastErr {
+			if d.creds[k] == nil {
+				delete(d.lastErr, k)
+			}
+		}
+	}
+	now := d.now()
+	changed := d.changed || len(d.creds) != d.reportedCreds
+	d.changed, d.reportedCreds = false, len(d.creds)
+	r := PassReport{PassStats: s, Deep: d.passDeep, Duration: now.Sub(d.passStart), Now: now, Changed: changed, Creds: d.credStates(now),
+		Counts: func() map[State]int { return d.stateCounts(now) }}
+	if len(d.queue) > 0 {
+		r.NextDue = time.Unix(0, d.queue[0].due)
+	}
+	d.obs.PassComplete(r)
 }

@@ -5,6 +5,7 @@ package credmon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -98,7 +100,18 @@ type MainOptions struct {
 	// Program describes the daemon; the zero value is
 	// condor_credmon_vault (VaultProgram).
 	Program Program
+	// Metrics, when set, serves the metrics of the daemon name on addr (the value of the
+	// <NAME>_METRICS_ADDRESS knob, else CREDMON_METRICS_ADDRESS; it is
+	// called only when one is set): it returns the Observer to feed and a
+	// function stopping the server. Package credmetrics provides the
+	// Prometheus one; a program that does not link it warns when the
+	// knob is set.
+	Metrics func(name, addr string, log *slog.Logger) (Observer, func(), error)
 }
+
+// KnobMetricsAddress is the metrics address knob shared by every credmon
+// (<NAME>_METRICS_ADDRESS, when defined, wins).
+const KnobMetricsAddress = "CREDMON_METRICS_ADDRESS"
 
 // Program is what differs between the credmons built on this core: a
 // second daemon passes its own Program and Providers to Main and gets the
@@ -143,6 +156,8 @@ type mainFlags struct {
 	name, credDir, logFile string
 	debug, verbose         bool
 	logKnobs               []string
+	// status: the status subcommand, with --json.
+	status, json bool
 }
 
 // Main is the condor_credmon_vault process (see the package
@@ -174,6 +189,9 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 		fmt.Fprintf(o.Stderr, "%s: invalid daemon name %q: only letters, digits and _ are allowed\n", prog, fl.name)
 		return ExitUsage
 	}
+	if fl.status {
+		return runStatus(ctx, prog, pr, fl, o)
+	}
 	factories := o.Providers
 	if factories == nil {
 		factories = DefaultProviders()
@@ -190,7 +208,7 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 	name := fl.name
 	static := []string{
 		name + "_LOG", "LOG", "MAX_" + name + "_LOG", "MAX_DEFAULT_LOG", name + "_DEBUG",
-		knobMaxConcurrent,
+		knobMaxConcurrent, name + "_METRICS_ADDRESS", KnobMetricsAddress,
 	}
 	static = append(static, pr.CredDirKnobs...)
 	static = append(static, pr.LogKnobs...)
@@ -276,9 +294,28 @@ func Main(ctx context.Context, args []string, o MainOptions) int {
 		conc = defaultConcurrency
 	}
 
+	sw, err := NewStatusWriter(dir, name, logger)
+	if err != nil {
+		logger.Error("Cannot set up the status file", "error", err)
+		return ExitFailure
+	}
+	defer sw.Close()
+	obs := []Observer{sw}
+	if addr := metricsAddress(knobs, name); addr != "" {
+		if o.Metrics == nil {
+			logger.Warn("Metrics are not available in this program; ignoring the knob", "knob", name+"_METRICS_ADDRESS")
+		} else if m, stopMetrics, err := o.Metrics(name, addr, logger); err != nil {
+			// The credentials matter more than their metrics.
+			logger.Error("Cannot serve metrics; going on without them", "address", addr, "error", err)
+		} else {
+			defer stopMetrics()
+			obs = append(obs, m)
+		}
+	}
+
 	d, err := New(Config{
 		CredDir: dir, Providers: providers, Classifier: cls, Classify: pr.Classify, Layout: pr.Layout, Knobs: knobs, Log: logger,
-		Concurrency: int(conc), NoWatch: o.NoWatch, AfterPass: o.AfterPass,
+		Concurrency: int(conc), NoWatch: o.NoWatch, AfterPass: o.AfterPass, Observer: Observers(obs...),
 	})
 	if err != nil {
 		logger.Error("Cannot set up the daemon", "error", err)
@@ -338,6 +375,7 @@ func parseArgs(prog string, pr Program, args []string, stdout, stderr io.Writer)
 	for _, k := range pr.LogKnobs {
 		logDefault += ", else " + k
 	}
+	var statusDir string
 	app := &cli.App{
 		Name:                   prog,
 		Usage:                  pr.Usage,
@@ -356,6 +394,23 @@ func parseArgs(prog string, pr Program, args []string, stdout, stderr io.Writer)
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"d"}, Usage: "log debug messages", Destination: &fl.debug},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log to stderr too", Destination: &fl.verbose},
 		},
+		Commands: []*cli.Command{{
+			Name:  "status",
+			Usage: "print the state of every credential (as root): provider, .use expiry, next refresh, back-off, last error",
+			Description: "Reads " + StatusFile + " in the credential directory, which the running daemon rewrites after every\n" +
+				"pass in which something changed. No token is ever printed.",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "json", Usage: "print the status as JSON", Destination: &fl.json},
+				&cli.StringFlag{Name: "cred-dir", Aliases: []string{"c"}, Usage: "credential `DIR` (default " + strings.Join(pr.CredDirKnobs, ", else ") + ")", Destination: &statusDir},
+			},
+			Action: func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return fmt.Errorf("unexpected argument %q", c.Args().First())
+				}
+				ran, fl.status = true, true
+				return nil
+			},
+		}},
 		Action: func(c *cli.Context) error {
 			if pr.DirArg && c.NArg() == 1 {
 				if fl.credDir != "" && fl.credDir != c.Args().First() {
@@ -377,11 +432,14 @@ func parseArgs(prog string, pr Program, args []string, stdout, stderr io.Writer)
 		if pr.DirArg {
 			dirArg = " [DIR]"
 		}
-		fmt.Fprintf(stderr, "%s: %v\nusage: %s [-n NAME] [-c DIR] [-l FILE] [-d] [-v]%s\n", prog, err, prog, dirArg)
+		fmt.Fprintf(stderr, "%s: %v\nusage: %s [-n NAME] [-c DIR] [-l FILE] [-d] [-v]%s [status [--json]]\n", prog, err, prog, dirArg)
 		return fl, ExitUsage, false
 	}
 	if !ran {
 		return fl, ExitOK, false
+	}
+	if statusDir != "" {
+		fl.credDir = statusDir
 	}
 	return fl, 0, true
 }
@@ -545,4 +603,67 @@ func defaultSource(missing *notInstalled) Source {
 		return out, errb, code, err
 	}
 	return htcondor.New(htcondor.Options{Runner: run})
+}
+
+// metricsAddress is the metrics address knob's value: <NAME>_METRICS_ADDRESS,
+// else CREDMON_METRICS_ADDRESS; "" when neither is set.
+func metricsAddress(knobs *Knobs, name string) string {
+	if v := strings.TrimSpace(knobs.String(name+"_METRICS_ADDRESS", "")); v != "" {
+		return v
+	}
+	return strings.TrimSpace(knobs.String(KnobMetricsAddress, ""))
+}
+
+// runStatus is the status subcommand: it reads the status file of the
+// credential directory (-c, else the knobs) and prints it.
+func runStatus(ctx context.Context, prog string, pr Program, fl mainFlags, o MainOptions) int {
+	dir := fl.credDir
+	if dir == "" {
+		src := o.Config
+		if src == nil {
+			src = defaultSource(&notInstalled{})
+		}
+		knobs := NewKnobs(src)
+		lctx, cancel := context.WithTimeout(ctx, 2*knobTimeout)
+		err := knobs.Load(lctx, pr.CredDirKnobs...)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(o.Stderr, "%s: %v\n", prog, err)
+			return ExitFailure
+		}
+		for _, k := range pr.CredDirKnobs {
+			if dir == "" {
+				dir = knobs.String(k, "")
+			}
+		}
+		if dir == "" {
+			fmt.Fprintf(o.Stderr, "%s: no credential directory (-c, %s)\n", prog, strings.Join(pr.CredDirKnobs, " or "))
+			return ExitFailure
+		}
+	}
+	doc, err := ReadStatus(dir)
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrPermission):
+			fmt.Fprintf(o.Stderr, "%s: status: run it as root: %v\n", prog, err)
+		case errors.Is(err, fs.ErrNotExist):
+			fmt.Fprintf(o.Stderr, "%s: status: no status in %s: the daemon has not completed a pass there yet\n", prog, dir)
+		default:
+			fmt.Fprintf(o.Stderr, "%s: status: %v\n", prog, err)
+		}
+		return ExitFailure
+	}
+	doc.Current(time.Now())
+	if fl.json {
+		enc := json.NewEncoder(o.Stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(doc)
+	} else {
+		err = PrintStatus(o.Stdout, doc, time.Now())
+	}
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "%s: status: %v\n", prog, err)
+		return ExitFailure
+	}
+	return ExitOK
 }

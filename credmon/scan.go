@@ -164,6 +164,12 @@ const parallelListing = 64
 // passes (start-up, inotify overflow, every deepInterval).
 func (d *Daemon) fullPass(ctx context.Context, deep bool) {
 	start := time.Now()
+	if !d.completePending {
+		// A pass started before the last one completed is merged into it.
+		d.passStart, d.passDeep = d.now(), deep
+	} else {
+		d.passDeep = d.passDeep || deep
+	}
 	d.gen++
 	d.passSeq++
 	ok := d.listRoot(deep)
@@ -836,6 +842,7 @@ func (d *Daemon) seed(c *cred, hasUse bool, s *seedUse) {
 		return
 	}
 	written := time.Unix(0, s.sig.ctime)
+	c.useExp = useExpiry(s.data, written)
 	next := d.prov[c.class].NextRefresh(cr, s.data, written)
 	d.queue.schedule(c, dueAfterWrite(written, next, d.jitter))
 }
@@ -893,6 +900,7 @@ func (d *Daemon) refineSeeds() {
 			continue // the provisional time stands
 		}
 		written := time.Unix(0, sig.ctime)
+		c.useExp = useExpiry(use, written)
 		next := d.prov[c.class].NextRefresh(cr, use, written)
 		d.queue.schedule(c, dueAfterWrite(written, next, d.jitter))
 	}

@@ -51,6 +51,7 @@ type cred struct {
 	failures uint8 // consecutive failures (back-off)
 	sig      fileSig
 	due      int64 // unix ns; 0 = as soon as possible, before anything else
+	useExp   int64 // unix s: expiry of the token in the .use, 0 = unknown
 }
 
 func (c *cred) user() string { return c.key[:c.slash] }

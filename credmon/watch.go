@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/vaultcred/gettoken/internal/tokenfile"
 )
 
 // debounceDelay is how long the daemon waits after an inotify event before
@@ -117,7 +119,7 @@ func (w *watcher) userOf(ev fsnotify.Event) (user string, inRoot, ok bool) {
 	if i < 0 {
 		// An entry of the root: a user directory, or one of the files
 		// that live there.
-		if rel == "pid" || rel == "CREDMON_COMPLETE" || strings.HasSuffix(rel, ".mark") || !validName(rel) {
+		if rel == "pid" || rel == "CREDMON_COMPLETE" || rel == StatusFile || tokenfile.IsTemp(rel) || strings.HasSuffix(rel, ".mark") || !validName(rel) {
 			return "", false, false
 		}
 		if !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Remove) && !ev.Has(fsnotify.Rename) {

@@ -54,12 +54,14 @@ func (d *Daemon) work(ctx context.Context, j job) result {
 	}()
 	abandon := time.NewTimer(d.timeout + abandonGrace)
 	defer abandon.Stop()
+	start := time.Now()
 	select {
 	case o := <-ch:
 		r.out, r.err = o.out, o.err
 	case <-abandon.C:
 		r.err = fmt.Errorf("the %s provider did not return within %v: %w", j.p.Kind(), d.timeout, context.DeadlineExceeded)
 	}
+	r.took = time.Since(start)
 	return r
 }
 
@@ -90,9 +92,10 @@ func (d *Daemon) handle(r result) {
 		case errors.As(r.readErr, &bad):
 			c.sig = r.sig
 			c.set(fInvalid)
+			d.observeRefresh(c, &r, OutcomeInvalid, r.readErr)
 			d.reportOnce(cr.Top(), r.sig, msgIgnoringFile, "file", bad.Path, "reason", bad.Why)
 		default:
-			d.fail(c, cr, now, r.readErr)
+			d.fail(c, cr, &r, now, r.readErr)
 		}
 		return
 	}
@@ -112,21 +115,23 @@ func (d *Daemon) handle(r result) {
 		c.sig = r.sig
 		c.set(fInvalid)
 		d.stats.Failed++
+		d.observeRefresh(c, &r, OutcomeInvalid, r.err)
 		plog.Error("Not refreshing token until its "+d.lay.In+" changes", append(d.who(cr), "error", r.err)...)
 	default:
-		d.fail(c, cr, now, r.err)
+		d.fail(c, cr, &r, now, r.err)
 	}
 }
 
 // fail records a failed refresh: the .use is left alone and the
 // credential is retried after its back-off.
-func (d *Daemon) fail(c *cred, cr Cred, now time.Time, err error) {
+func (d *Daemon) fail(c *cred, cr Cred, r *result, now time.Time, err error) {
 	if c.failures < 255 {
 		c.failures++
 	}
 	due := dueAfterFailure(now, int(c.failures), d.jitter)
 	d.queue.schedule(c, due)
 	d.stats.Failed++
+	d.observeRefresh(c, r, OutcomeFailed, err)
 	d.plog[c.class].Error("Failed to refresh token", append(d.who(cr), "error", err,
 		"failures", c.failures, "retry_in", time.Duration(due-now.UnixNano()).Round(time.Second))...)
 }
@@ -136,7 +141,7 @@ func (d *Daemon) fail(c *cred, cr Cred, now time.Time, err error) {
 // never a refresh token), then the .use, root-owned 0400.
 func (d *Daemon) write(c *cred, cr Cred, r result, now time.Time) {
 	if len(r.out.Use) == 0 {
-		d.fail(c, cr, now, errors.New("the provider returned an empty token"))
+		d.fail(c, cr, &r, now, errors.New("the provider returned an empty token"))
 		return
 	}
 	c.sig = r.sig
@@ -148,13 +153,13 @@ func (d *Daemon) write(c *cred, cr Cred, r result, now time.Time) {
 		// Synced, file and directory: a refresh token the IdP rotated
 		// must survive a power failure (the old one is dead).
 		if err := cr.Dir.WriteAtomic(cr.Name+d.lay.In, r.out.Top, tokenfile.Options{Mode: 0o600, AllowForeign: true, Chown: d.owner}); err != nil {
-			d.fail(c, cr, now, fmt.Errorf("writing %s: %w", cr.Top(), err))
+			d.fail(c, cr, &r, now, fmt.Errorf("writing %s: %w", cr.Top(), err))
 			return
 		}
 		c.sig = statSig(cr.Dir, cr.Name+d.lay.In)
 	}
 	if err := cr.Dir.WriteAtomic(cr.Name+d.lay.Out, r.out.Use, tokenfile.Options{Mode: d.lay.OutMode, AllowForeign: true, Chown: d.owner, NoSync: true}); err != nil {
-		d.fail(c, cr, now, fmt.Errorf("writing %s: %w", cr.Use(), err))
+		d.fail(c, cr, &r, now, fmt.Errorf("writing %s: %w", cr.Use(), err))
 		return
 	}
 	c.failures = 0
@@ -162,7 +167,9 @@ func (d *Daemon) write(c *cred, cr Cred, r result, now time.Time) {
 	c.clear(fInvalid)
 	next := d.prov[c.class].NextRefresh(cr, r.out.Use, now)
 	d.queue.schedule(c, dueAfterWrite(now, next, d.jitter))
+	c.useExp = useExpiry(r.out.Use, now)
 	d.stats.Refreshed++
+	d.observeRefresh(c, &r, OutcomeOK, nil)
 	d.plog[c.class].Info("Successfully refreshed token", d.who(cr)...)
 }
 
@@ -189,6 +196,8 @@ func (d *Daemon) remove(c *cred, cr Cred, r result, changed bool) {
 	}
 	delete(d.creds, c.key)
 	d.stats.Deleted++
+	d.observeRefresh(c, &r, OutcomeDeleted, nil)
+	delete(d.lastErr, c.key)
 	user, parent := c.user(), c.name()
 	for _, h := range d.creds {
 		if h.class == ClassNone || h.user() != user {

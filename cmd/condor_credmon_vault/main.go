@@ -5,6 +5,12 @@
 // it as CREDMON_OAUTH:
 //
 //	condor_credmon_vault [-n NAME] [-c CREDDIR] [-l LOGFILE] [-d] [-v]
+//	condor_credmon_vault [-c CREDDIR] status [--json]
+//
+// The second form (as root) prints the state of every credential from the
+// status file the running daemon keeps. Prometheus metrics are served when
+// <NAME>_METRICS_ADDRESS or CREDMON_METRICS_ADDRESS is set (package
+// credmetrics).
 //
 // See package github.com/vaultcred/gettoken/credmon for the process
 // contract (signals, pid file, CREDMON_COMPLETE, logging, exit statuses).
@@ -15,8 +21,9 @@ import (
 	"os"
 
 	"github.com/vaultcred/gettoken/credmon"
+	"github.com/vaultcred/gettoken/credmon/credmetrics"
 )
 
 func main() {
-	os.Exit(credmon.Main(context.Background(), os.Args, credmon.MainOptions{}))
+	os.Exit(credmon.Main(context.Background(), os.Args, credmon.MainOptions{Metrics: credmetrics.Serve}))
 }

@@ -4,7 +4,8 @@
 // users' Vault .top files with the bounded pool, the same work done one
 // request at a time (what HTCondor's Python credmon does), requests/s,
 // peak RSS, start-up to the first CREDMON_COMPLETE, and an idle pass over
-// 20,000 files with nothing due.
+// 20,000 files with nothing due; with -metrics (the default) the first pass
+// and the idle pass again with the Prometheus metrics on, as ratios.
 //
 // The Python original, measured this way on these machines: 227 s for the
 // 10,000-user pass (44 requests/s), about 300 ms for the idle pass, 29.6
@@ -37,14 +38,15 @@ func main() {
 	users := flag.Int("users", 10000, "number of users, each with one Vault .top")
 	creds := flag.Int("creds", 100, "distinct credentials in Vault the .top files point at")
 	seq := flag.Bool("sequential", true, "also time the pass with one request at a time (takes minutes)")
+	metrics := flag.Bool("metrics", true, "also time the pass and the idle pass with the Prometheus metrics on")
 	flag.Parse()
-	if err := run(*bin, *users, *creds, *seq); err != nil {
+	if err := run(*bin, *users, *creds, *seq, *metrics); err != nil {
 		fmt.Fprintln(os.Stderr, "benchcredmon:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, users, ncreds int, sequential bool) error {
+func run(bin string, users, ncreds int, sequential, metrics bool) error {
 	if bin == "" {
 		return fmt.Errorf("-bin is required")
 	}
@@ -88,6 +90,20 @@ func run(bin string, users, ncreds int, sequential bool) error {
 		return err
 	}
 	fmt.Printf("  idle pass, %d files, nothing due        %8.1f ms median (goal < 50)\n", 2*users, float64(idle.Microseconds())/1000)
+	if metrics {
+		b.metrics = true
+		fullM, _, err := b.firstPass(ctx, 0)
+		if err != nil {
+			return err
+		}
+		idleM, err := b.idlePasses(ctx, 11)
+		if err != nil {
+			return err
+		}
+		b.metrics = false
+		fmt.Printf("  the same with metrics on: first pass    %8.2f s  (%.3fx; goal < 1.05)\n", fullM.Seconds(), fullM.Seconds()/full.Seconds())
+		fmt.Printf("  the same with metrics on: idle pass     %8.1f ms (%.3fx; goal < 1.05)\n", float64(idleM.Microseconds())/1000, idleM.Seconds()/idle.Seconds())
+	}
 	start, err := b.startups(ctx, 5)
 	if err != nil {
 		return err
@@ -154,6 +170,8 @@ func makeCredDir(dir string, users int, token, base string, paths []string) erro
 
 type bench struct {
 	credmon, creddir, ca, logDir string
+	// metrics: run the credmon with its Prometheus endpoint on.
+	metrics bool
 }
 
 // start runs the credmon; concurrency 0 leaves its default.
@@ -162,6 +180,9 @@ func (b *bench) start(concurrency int) (*exec.Cmd, error) {
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "_CONDOR_AUTH_SSL_CLIENT_CAFILE=" + b.ca}
 	if concurrency > 0 {
 		cmd.Env = append(cmd.Env, "_CONDOR_CREDMON_MAX_CONCURRENT_REFRESHES="+strconv.Itoa(concurrency))
+	}
+	if b.metrics {
+		cmd.Env = append(cmd.Env, "_CONDOR_CREDMON_METRICS_ADDRESS=127.0.0.1:0")
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd, cmd.Start()
