@@ -300,16 +300,9 @@ func checkTokenURL(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("%w: the token URL is not a URL", ErrInvalid)
 	}
 	if u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("%w: the token URL %s is not an absolute https URL", ErrInvalid, redactURL(u))
+		return nil, fmt.Errorf("%w: the token URL %s is not an absolute https URL", ErrInvalid, tokenresp.RedactURL(u))
 	}
 	return u, nil
-}
-
-// redactURL shows a URL without user info, query or fragment.
-func redactURL(u *url.URL) string {
-	v := *u
-	v.User, v.RawQuery, v.ForceQuery, v.Fragment, v.RawFragment = nil, "", false, "", ""
-	return v.String()
 }
 
 // oauthTop is the .top of an OAuth credential.
@@ -474,7 +467,7 @@ func isBoxTokenURL(s string) bool {
 func tokenEndpointErr(kind, tokenURL string, err error, secrets ...string) error {
 	shown := tokenURL
 	if u, perr := url.Parse(tokenURL); perr == nil {
-		shown = redactURL(u)
+		shown = tokenresp.RedactURL(u)
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {

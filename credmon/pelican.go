@@ -451,7 +451,7 @@ func (p *PelicanProvider) tokenEndpoint(ctx context.Context, t *pelicanTop) (str
 			return "", err
 		}
 		if t.iss != "" && !sameHost(u, t.iss) {
-			return "", fmt.Errorf("%w: the .top's token URL %s is not on its issuer's host", ErrInvalid, redactURL(u))
+			return "", fmt.Errorf("%w: the .top's token URL %s is not on its issuer's host", ErrInvalid, tokenresp.RedactURL(u))
 		}
 		return t.tokenURL, nil
 	}
@@ -526,7 +526,7 @@ func (p *PelicanProvider) discover(ctx context.Context, iss string) (string, err
 		return "", &DiscoveryError{Issuer: base, Reason: "token_endpoint is not an absolute https URL"}
 	}
 	if !sameHost(u, base) {
-		return "", &DiscoveryError{Issuer: base, Reason: fmt.Sprintf("token_endpoint %s is not on the issuer's host", redactURL(u)),
+		return "", &DiscoveryError{Issuer: base, Reason: fmt.Sprintf("token_endpoint %s is not on the issuer's host", tokenresp.RedactURL(u)),
 			Err: ErrInvalid}
 	}
 	return meta.TokenEndpoint, nil

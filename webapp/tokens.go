@@ -235,8 +235,7 @@ func redactURL(s string) string {
 	if err != nil {
 		return "(invalid URL)"
 	}
-	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
-	return u.String()
+	return tokenresp.RedactURL(u)
 }
 
 // clean shortens s to n runes, replaces control characters and removes

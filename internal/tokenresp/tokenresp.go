@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"unicode"
@@ -113,4 +114,12 @@ func Shorten(s string, n int) string {
 		return string(r[:n]) + "..."
 	}
 	return s
+}
+
+// RedactURL shows a token endpoint's (or any) URL without user info,
+// query or fragment, where credentials may hide.
+func RedactURL(u *url.URL) string {
+	v := *u
+	v.User, v.RawQuery, v.ForceQuery, v.Fragment, v.RawFragment = nil, "", false, "", ""
+	return v.String()
 }

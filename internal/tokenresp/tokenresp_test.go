@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -65,5 +66,15 @@ func TestScrubShorten(t *testing.T) {
 	}
 	if got := Shorten("héllo", 5); got != "héllo" {
 		t.Errorf("Shorten counts runes: %q", got)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	u, _ := url.Parse("https://user:pw@idp.example.org:8443/token?client_secret=S#frag")
+	if got := RedactURL(u); got != "https://idp.example.org:8443/token" {
+		t.Errorf("RedactURL: %q", got)
+	}
+	if u.User == nil || u.RawQuery == "" {
+		t.Error("RedactURL changed its argument")
 	}
 }
