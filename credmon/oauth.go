@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -14,11 +13,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-	"unicode"
 
 	"golang.org/x/oauth2"
+
+	"github.com/vaultcred/gettoken/internal/tokenresp"
 )
 
 // defaultTokenEndpointTimeout bounds one request to a token endpoint when
@@ -301,16 +300,9 @@ func checkTokenURL(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("%w: the token URL is not a URL", ErrInvalid)
 	}
 	if u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("%w: the token URL %s is not an absolute https URL", ErrInvalid, redactURL(u))
+		return nil, fmt.Errorf("%w: the token URL %s is not an absolute https URL", ErrInvalid, tokenresp.RedactURL(u))
 	}
 	return u, nil
-}
-
-// redactURL shows a URL without user info, query or fragment.
-func redactURL(u *url.URL) string {
-	v := *u
-	v.User, v.RawQuery, v.ForceQuery, v.Fragment, v.RawFragment = nil, "", false, "", ""
-	return v.String()
 }
 
 // oauthTop is the .top of an OAuth credential.
@@ -341,8 +333,8 @@ func (p *OAuthProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refres
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
-	capt := newResponseCapture(p.cfg.HTTPClient)
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, capt.client)
+	capt := tokenresp.New(p.cfg.HTTPClient)
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, capt.Client())
 	conf := &oauth2.Config{
 		ClientID:     m.ClientID,
 		ClientSecret: m.ClientSecret,
@@ -357,7 +349,7 @@ func (p *OAuthProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refres
 		}
 		return Refreshed{}, fmt.Errorf("OAUTH %s: refreshing the access token: %w", c.Key(), err)
 	}
-	body := capt.body()
+	body := capturedBody(capt)
 	if body == nil {
 		body = map[string]any{"access_token": tok.AccessToken, "token_type": tok.TokenType}
 		if tok.ExpiresIn > 0 {
@@ -475,19 +467,19 @@ func isBoxTokenURL(s string) bool {
 func tokenEndpointErr(kind, tokenURL string, err error, secrets ...string) error {
 	shown := tokenURL
 	if u, perr := url.Parse(tokenURL); perr == nil {
-		shown = redactURL(u)
+		shown = tokenresp.RedactURL(u)
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		e := &TokenEndpointError{Kind: kind, URL: shown, Code: shorten(scrubSecrets(re.ErrorCode, secrets), 64),
-			Description: shorten(scrubSecrets(re.ErrorDescription, secrets), 200)}
+		e := &TokenEndpointError{Kind: kind, URL: shown, Code: tokenresp.Shorten(tokenresp.Scrub(re.ErrorCode, secrets...), 64),
+			Description: tokenresp.Shorten(tokenresp.Scrub(re.ErrorDescription, secrets...), 200)}
 		if re.Response != nil {
 			e.StatusCode = re.Response.StatusCode
 		}
 		return e
 	}
 	msg := err.Error()
-	if clean := scrubSecrets(msg, secrets); clean != msg {
+	if clean := tokenresp.Scrub(msg, secrets...); clean != msg {
 		return &scrubbedError{msg: clean, err: err}
 	}
 	return err
@@ -503,85 +495,10 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
-// scrubSecrets replaces every non-empty secret in s.
-func scrubSecrets(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	return s
-}
-
-// shorten keeps the first n runes of s, with control characters replaced.
-func shorten(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "..."
-	}
-	return s
-}
-
-// responseCapture wraps an HTTP client to keep the body of the last
-// successful response, so the .use can hold the token endpoint's JSON
-// exactly (x/oauth2 exposes only chosen fields).
-type responseCapture struct {
-	client *http.Client
-	base   http.RoundTripper
-	mu     sync.Mutex
-	data   []byte
-	ctype  string
-}
-
-func newResponseCapture(hc *http.Client) *responseCapture {
-	r := &responseCapture{}
-	c := &http.Client{}
-	if hc != nil {
-		*c = *hc
-	}
-	if c.CheckRedirect == nil {
-		// No redirects: a 307/308 would resend the client secret and the
-		// refresh token in the form body to wherever it points.
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
-	r.base = c.Transport
-	if r.base == nil {
-		r.base = http.DefaultTransport
-	}
-	c.Transport = r
-	r.client = c
-	return r
-}
-
-// RoundTrip implements http.RoundTripper.
-func (r *responseCapture) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := r.base.RoundTrip(req)
-	if err != nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp, err
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))
-	resp.Body.Close()
-	if err != nil {
-		return nil, fmt.Errorf("reading the token endpoint's response: %w", err)
-	}
-	r.mu.Lock()
-	r.data, r.ctype = data, resp.Header.Get("Content-Type")
-	r.mu.Unlock()
-	resp.Body = io.NopCloser(bytes.NewReader(data))
-	return resp, nil
-}
-
-// body returns the captured response as a JSON object (a form-encoded
-// response is converted, expires_in to a number), or nil.
-func (r *responseCapture) body() map[string]any {
-	r.mu.Lock()
-	data, ctype := r.data, r.ctype
-	r.mu.Unlock()
+// capturedBody returns the captured response as a JSON object (a
+// form-encoded response is converted, expires_in to a number), or nil.
+func capturedBody(c *tokenresp.Capture) map[string]any {
+	data, ctype := c.Body()
 	if data == nil {
 		return nil
 	}

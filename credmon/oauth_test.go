@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/vaultcred/gettoken/internal/tokenresp"
 )
 
 const (
@@ -379,7 +381,7 @@ func TestTokenEndpointErrorMessage(t *testing.T) {
 	if errors.Is(e, ErrInvalid) {
 		t.Error("invalid_client must not be ErrInvalid")
 	}
-	if got := shorten("a\nb"+strings.Repeat("x", 300), 10); got != "a b"+strings.Repeat("x", 7)+"..." {
+	if got := tokenresp.Shorten("a\nb"+strings.Repeat("x", 300), 10); got != "a b"+strings.Repeat("x", 7)+"..." {
 		t.Errorf("shorten = %q", got)
 	}
 }

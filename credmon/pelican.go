@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/vaultcred/gettoken/internal/jwtdecode"
+	"github.com/vaultcred/gettoken/internal/tokenresp"
 )
 
 // The knobs of the Pelican provider. The per-service ones are
@@ -433,7 +434,7 @@ func (p *PelicanProvider) tokenEndpoint(ctx context.Context, t *pelicanTop) (str
 	if t.iss != "" {
 		if !p.issuerAllowed(t.iss) {
 			return "", fmt.Errorf("%w: the issuer %s is not allowed by %s (and %s is not set): the client secret is sent only to an issuer the configuration names",
-				ErrInvalid, shorten(t.iss, 200), p.cfg.Provider+pelicanIssuersSuffix, p.cfg.Provider+pelicanTokenURLSuffix)
+				ErrInvalid, tokenresp.Shorten(t.iss, 200), p.cfg.Provider+pelicanIssuersSuffix, p.cfg.Provider+pelicanTokenURLSuffix)
 		}
 		ep, err := p.discoverCached(ctx, t.iss)
 		if err == nil {
@@ -450,7 +451,7 @@ func (p *PelicanProvider) tokenEndpoint(ctx context.Context, t *pelicanTop) (str
 			return "", err
 		}
 		if t.iss != "" && !sameHost(u, t.iss) {
-			return "", fmt.Errorf("%w: the .top's token URL %s is not on its issuer's host", ErrInvalid, redactURL(u))
+			return "", fmt.Errorf("%w: the .top's token URL %s is not on its issuer's host", ErrInvalid, tokenresp.RedactURL(u))
 		}
 		return t.tokenURL, nil
 	}
@@ -496,7 +497,7 @@ func (p *PelicanProvider) discover(ctx context.Context, iss string) (string, err
 	base := strings.TrimRight(iss, "/")
 	iu, err := url.Parse(base)
 	if err != nil || iu.Scheme != "https" || iu.Host == "" {
-		return "", &DiscoveryError{Issuer: shorten(iss, 200), Reason: "the issuer is not an https URL"}
+		return "", &DiscoveryError{Issuer: tokenresp.Shorten(iss, 200), Reason: "the issuer is not an https URL"}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/.well-known/openid-configuration", nil)
 	if err != nil {
@@ -525,7 +526,7 @@ func (p *PelicanProvider) discover(ctx context.Context, iss string) (string, err
 		return "", &DiscoveryError{Issuer: base, Reason: "token_endpoint is not an absolute https URL"}
 	}
 	if !sameHost(u, base) {
-		return "", &DiscoveryError{Issuer: base, Reason: fmt.Sprintf("token_endpoint %s is not on the issuer's host", redactURL(u)),
+		return "", &DiscoveryError{Issuer: base, Reason: fmt.Sprintf("token_endpoint %s is not on the issuer's host", tokenresp.RedactURL(u)),
 			Err: ErrInvalid}
 	}
 	return meta.TokenEndpoint, nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vaultcred/gettoken/internal/jwtdecode"
+	"github.com/vaultcred/gettoken/internal/tokenresp"
 	"github.com/vaultcred/gettoken/internal/vaulterr"
 	"github.com/vaultcred/gettoken/vaultcred"
 )
@@ -263,7 +264,7 @@ func vaultErrorText(status int, body []byte) string {
 	if len(e.Errors) > 0 {
 		// Vault's multi-error texts ("1 error occurred:\n\t* permission
 		// denied\n\n") are folded onto one line.
-		return msg + " " + shorten(strings.Join(strings.Fields(e.Detail()), " "), maxRemoteText)
+		return msg + " " + tokenresp.Shorten(strings.Join(strings.Fields(e.Detail()), " "), maxRemoteText)
 	}
 	return msg
 }
@@ -271,7 +272,7 @@ func vaultErrorText(status int, body []byte) string {
 // debugBody logs a Vault error response that vaultErrorText left out.
 func (v *Vault) debugBody(u *url.URL, status int, body []byte) {
 	if b := bytes.TrimSpace(body); len(b) > 0 && !json.Valid(b) {
-		v.log.Debug("Vault's error response is not JSON", "url", redactQuery(u), "status", status, "body", shorten(string(b), maxRemoteText))
+		v.log.Debug("Vault's error response is not JSON", "url", redactQuery(u), "status", status, "body", tokenresp.Shorten(string(b), maxRemoteText))
 	}
 }
 

@@ -2,15 +2,16 @@ package webapp
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
+	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/vaultcred/gettoken/internal/tokenfile"
 )
 
 // maxKeyFile bounds a key file (a few ClassAds; the credd writes well
@@ -30,9 +31,8 @@ var ErrNoKey = errors.New("no such key file")
 var ErrBadFile = errors.New("unsafe file in the credential directory")
 
 // CredStore is every file operation the web application makes in the
-// credential directory. DirStore implements it with checked directory
-// handles; it is an interface so that the implementation can be swapped
-// for the shared checked-handle functions of internal/tokenfile.
+// credential directory. DirStore implements it on a tokenfile.Dir; it is
+// an interface so that tests can swap it.
 type CredStore interface {
 	// ReadKeyFile returns the key file name (a valid key), after checking
 	// that it is a regular file owned by root, the directory's owner or
@@ -49,7 +49,7 @@ type CredStore interface {
 	StaleKeyFiles(cutoff time.Time) ([]string, error)
 	// WriteUserFile writes data to <user>/<name> atomically (temporary
 	// file in the same directory, then rename) with mode, owned by this
-	// process, flushed to disk before the rename when sync is set. The
+	// process, flushed to disk with its directory when sync is set. The
 	// user's directory is created (0700) when missing, as the credd
 	// creates it.
 	WriteUserFile(user, name string, data []byte, mode uint32, sync bool) error
@@ -61,49 +61,92 @@ type CredStore interface {
 	SessionKey(name string) ([]byte, error)
 }
 
-// DirStore is a CredStore over one directory, opened once: every
-// operation is relative to that handle, never to a path walked again,
-// and never follows a symbolic link.
+// DirStore is a CredStore over one directory, opened once as a
+// tokenfile.Dir: every operation is relative to that handle, never to a
+// path walked again, and never follows a symbolic link.
 type DirStore struct {
-	fd   int
-	path string
-	uid  int // owner of the directory
-	euid int
+	dir    *tokenfile.Dir
+	owners []int // root, the directory's owner, this process
+	euid   int
 }
 
 // OpenDirStore opens the credential directory path. It must be a real
 // directory (not a symbolic link), owned by root or by this process, and
 // not writable by others.
 func OpenDirStore(path string) (*DirStore, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	dir, err := openNoFollow(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening the credential directory %s: %w", path, err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
+	fi, err := dir.Stat(".")
+	if err != nil {
+		dir.Close()
 		return nil, fmt.Errorf("credential directory %s: %w", path, err)
 	}
 	euid := os.Geteuid()
-	if st.Uid != 0 && int(st.Uid) != euid {
-		unix.Close(fd)
-		return nil, fmt.Errorf("%w: the credential directory %s is owned by uid %d, not by root or by this process (uid %d)", ErrBadFile, path, st.Uid, euid)
+	if fi.UID != 0 && fi.UID != euid {
+		dir.Close()
+		return nil, fmt.Errorf("%w: the credential directory %s is owned by uid %d, not by root or by this process (uid %d)", ErrBadFile, path, fi.UID, euid)
 	}
-	if st.Mode&0o002 != 0 {
-		unix.Close(fd)
+	if fi.Mode&0o002 != 0 {
+		dir.Close()
 		return nil, fmt.Errorf("%w: the credential directory %s is writable by everyone", ErrBadFile, path)
 	}
-	return &DirStore{fd: fd, path: path, uid: int(st.Uid), euid: euid}, nil
+	owners := []int{0}
+	for _, u := range []int{fi.UID, euid} {
+		if u != owners[len(owners)-1] && u != 0 {
+			owners = append(owners, u)
+		}
+	}
+	return &DirStore{dir: dir, owners: owners, euid: euid}, nil
+}
+
+// openNoFollow opens the directory path without following a symbolic
+// link in its last component (the ones before it are the admin's
+// configuration).
+func openNoFollow(path string) (*tokenfile.Dir, error) {
+	path = filepath.Clean(path)
+	base := filepath.Base(path)
+	if base == "/" || base == "." || base == ".." {
+		return tokenfile.OpenDir(path)
+	}
+	parent, err := tokenfile.OpenDir(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	return parent.OpenDir(base)
 }
 
 // Close releases the directory handle.
-func (d *DirStore) Close() error { return unix.Close(d.fd) }
+func (d *DirStore) Close() error { return d.dir.Close() }
 
 // Path is the directory's path, for messages.
-func (d *DirStore) Path() string { return d.path }
+func (d *DirStore) Path() string { return d.dir.Path() }
 
-func (d *DirStore) trustedOwner(uid uint32) bool {
-	return uid == 0 || int(uid) == d.uid || int(uid) == d.euid
+// trustedOwner reports root, the directory's owner or this process.
+func (d *DirStore) trustedOwner(uid int) bool {
+	for _, o := range d.owners {
+		if o == uid {
+			return true
+		}
+	}
+	return false
+}
+
+// keyError words a failure on a key file without the whole key (it is
+// the login link's secret part): the file is named by its first 8 digits
+// and only the reason or the system error is kept.
+func keyError(name string, err error) error {
+	var re *tokenfile.RefusedError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%w: key file %s... %s", ErrBadFile, name[:8], re.Why)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return fmt.Errorf("key file %s...: %w", name[:8], err)
 }
 
 // ReadKeyFile implements CredStore.
@@ -111,40 +154,14 @@ func (d *DirStore) ReadKeyFile(name string) ([]byte, time.Time, error) {
 	if !keyName.MatchString(name) {
 		return nil, time.Time{}, fmt.Errorf("%w: not a key", ErrNoKey)
 	}
-	fd, err := unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-	if errors.Is(err, unix.ENOENT) {
+	data, fi, err := d.dir.ReadFile(name, tokenfile.Checks{Owners: d.owners, MaxSize: maxKeyFile, AllowEmpty: true, Forbidden: 0o007})
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, time.Time{}, ErrNoKey
 	}
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return nil, time.Time{}, fmt.Errorf("%w: key file %s is a symbolic link", ErrBadFile, name[:8])
-		}
-		return nil, time.Time{}, fmt.Errorf("opening a key file: %w", err)
+		return nil, time.Time{}, keyError(name, err)
 	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, time.Time{}, fmt.Errorf("key file: %w", err)
-	}
-	switch {
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		return nil, time.Time{}, fmt.Errorf("%w: key file %s... is not a regular file", ErrBadFile, name[:8])
-	case !d.trustedOwner(st.Uid):
-		return nil, time.Time{}, fmt.Errorf("%w: key file %s... is owned by uid %d", ErrBadFile, name[:8], st.Uid)
-	case st.Mode&0o007 != 0:
-		return nil, time.Time{}, fmt.Errorf("%w: key file %s... is accessible to everyone (mode %04o)", ErrBadFile, name[:8], st.Mode&0o7777)
-	case st.Size > maxKeyFile:
-		return nil, time.Time{}, fmt.Errorf("%w: key file %s... is larger than %d bytes", ErrBadFile, name[:8], maxKeyFile)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("reading a key file: %w", err)
-	}
-	if len(data) > maxKeyFile {
-		return nil, time.Time{}, fmt.Errorf("%w: key file %s... is larger than %d bytes", ErrBadFile, name[:8], maxKeyFile)
-	}
-	return data, time.Unix(st.Ctim.Unix()), nil
+	return data, fi.Ctime, nil
 }
 
 // RemoveKeyFile implements CredStore.
@@ -152,22 +169,15 @@ func (d *DirStore) RemoveKeyFile(name string) error {
 	if !keyName.MatchString(name) {
 		return fmt.Errorf("%w: not a key", ErrNoKey)
 	}
-	err := unix.Unlinkat(d.fd, name, 0)
-	if err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("removing a key file: %w", err)
+	if err := d.dir.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing a %w", keyError(name, err))
 	}
 	return nil
 }
 
 // StaleKeyFiles implements CredStore.
 func (d *DirStore) StaleKeyFiles(cutoff time.Time) ([]string, error) {
-	dfd, err := unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("listing the credential directory: %w", err)
-	}
-	dir := os.NewFile(uintptr(dfd), d.path)
-	defer dir.Close()
-	names, err := dir.Readdirnames(-1)
+	names, err := d.dir.Names()
 	if err != nil {
 		return nil, fmt.Errorf("listing the credential directory: %w", err)
 	}
@@ -176,155 +186,109 @@ func (d *DirStore) StaleKeyFiles(cutoff time.Time) ([]string, error) {
 		if !keyName.MatchString(n) {
 			continue
 		}
-		var st unix.Stat_t
-		if err := unix.Fstatat(d.fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		fi, err := d.dir.Stat(n)
+		if err != nil || fi.Mode.IsDir() || !fi.Ctime.Before(cutoff) {
 			continue
 		}
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR || !time.Unix(st.Ctim.Unix()).Before(cutoff) {
-			continue
-		}
-		if err := unix.Unlinkat(d.fd, n, 0); err == nil {
+		if d.dir.Remove(n) == nil {
 			removed = append(removed, n)
 		}
 	}
 	return removed, nil
 }
 
-// userDir opens (creating if needed) the user's directory.
-func (d *DirStore) userDir(user string) (int, error) {
-	err := unix.Mkdirat(d.fd, user, 0o700)
-	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return -1, fmt.Errorf("creating the directory of user %s: %w", user, err)
-	}
-	fd, err := unix.Openat(d.fd, user, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// openUser opens the user's directory, refusing a symbolic link, a
+// non-directory, and one that is not the trusted owners' alone to write.
+func (d *DirStore) openUser(user string) (*tokenfile.Dir, error) {
+	ud, err := d.dir.OpenDir(user)
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-			return -1, fmt.Errorf("%w: %s/%s is not a directory", ErrBadFile, d.path, user)
+		var re *tokenfile.RefusedError
+		if errors.As(err, &re) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, fmt.Errorf("%w: %s is not a directory", ErrBadFile, d.dir.Join(user))
 		}
-		return -1, fmt.Errorf("opening the directory of user %s: %w", user, err)
+		return nil, fmt.Errorf("opening the directory of user %s: %w", user, err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("directory of user %s: %w", user, err)
+	fi, err := ud.Stat(".")
+	if err != nil {
+		ud.Close()
+		return nil, fmt.Errorf("directory of user %s: %w", user, err)
 	}
-	if !d.trustedOwner(st.Uid) || st.Mode&0o022 != 0 {
-		unix.Close(fd)
-		return -1, fmt.Errorf("%w: %s/%s is owned by uid %d with mode %04o", ErrBadFile, d.path, user, st.Uid, st.Mode&0o7777)
+	if !d.trustedOwner(fi.UID) || fi.Mode&0o022 != 0 {
+		ud.Close()
+		return nil, fmt.Errorf("%w: %s is owned by uid %d with mode %04o", ErrBadFile, d.dir.Join(user), fi.UID, fi.Mode.Perm())
 	}
-	return fd, nil
+	return ud, nil
+}
+
+// userDir opens the user's directory, creating it when missing as the
+// credd does (mkdir 0700 under the umask, inheriting a setgid parent's
+// group).
+func (d *DirStore) userDir(user string) (*tokenfile.Dir, error) {
+	if err := d.dir.MkdirInherit(user, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("creating the directory of user %s: %w", user, err)
+	}
+	return d.openUser(user)
 }
 
 // UserFileExists implements CredStore.
 func (d *DirStore) UserFileExists(user, name string) bool {
-	fd, err := unix.Openat(d.fd, user, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	ud, err := d.dir.OpenDir(user)
 	if err != nil {
 		return false
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	return unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
+	defer ud.Close()
+	fi, err := ud.Stat(name)
+	return err == nil && fi.Mode.IsRegular()
 }
 
 // WriteUserFile implements CredStore.
 func (d *DirStore) WriteUserFile(user, name string, data []byte, mode uint32, sync bool) error {
-	ufd, err := d.userDir(user)
+	ud, err := d.userDir(user)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(ufd)
+	defer ud.Close()
 	// Refuse to replace anything but a regular file.
-	var st unix.Stat_t
-	if err := unix.Fstatat(ufd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%w: %s/%s/%s is not a regular file", ErrBadFile, d.path, user, name)
+	if fi, err := ud.Stat(name); err == nil && !fi.Mode.IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file", ErrBadFile, ud.Join(name))
 	}
-	return writeAt(ufd, name, data, mode, sync)
+	// AllowForeign: the credmon (root) may have written the file last
+	// when this server runs as the credd's user; the directory itself is
+	// checked to be the trusted owners' alone.
+	return ud.WriteAtomic(name, data, tokenfile.Options{Mode: fs.FileMode(mode) & fs.ModePerm, AllowForeign: true, NoSync: !sync})
 }
 
-// writeAt writes data to name in the directory dfd: a new temporary file
-// (O_EXCL, never following a link), fsync when sync is set, then rename
-// over name.
-func writeAt(dfd int, name string, data []byte, mode uint32, sync bool) error {
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := "." + name + ".tmp" + hex.EncodeToString(rnd[:])
-	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fmt.Errorf("creating a temporary file for %s: %w", name, err)
-	}
-	f := os.NewFile(uintptr(fd), tmp)
-	fail := func(err error) error {
-		f.Close()
-		unix.Unlinkat(dfd, tmp, 0)
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := unix.Fchmod(fd, mode); err != nil {
-		return fail(err)
-	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			return fail(err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		unix.Unlinkat(dfd, tmp, 0)
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := unix.Renameat(dfd, tmp, dfd, name); err != nil {
-		unix.Unlinkat(dfd, tmp, 0)
-		return fmt.Errorf("renaming %s into place: %w", name, err)
-	}
-	return nil
-}
+// minSessionKey and maxSessionKey bound the session key file.
+const minSessionKey, maxSessionKey = 32, 1024
 
 // SessionKey implements CredStore.
 func (d *DirStore) SessionKey(name string) ([]byte, error) {
 	read := func() ([]byte, error) {
-		fd, err := unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		b, _, err := d.dir.ReadFile(name, tokenfile.Checks{MaxSize: maxSessionKey, AllowEmpty: true, Forbidden: 0o077})
+		var re *tokenfile.RefusedError
+		if errors.As(err, &re) {
+			return nil, fmt.Errorf("%w: the session key %s must be a regular file of uid %d readable only by it, of at most %d bytes (it %s)", ErrBadFile, d.dir.Join(name), d.euid, maxSessionKey, re.Why)
+		}
 		if err != nil {
 			return nil, err
 		}
-		f := os.NewFile(uintptr(fd), name)
-		defer f.Close()
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			return nil, err
-		}
-		if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != d.euid || st.Mode&0o077 != 0 {
-			return nil, fmt.Errorf("%w: the session key %s/%s must be a regular file of uid %d readable only by it", ErrBadFile, d.path, name, d.euid)
-		}
-		b, err := io.ReadAll(io.LimitReader(f, 1024))
-		if err != nil {
-			return nil, err
-		}
-		if len(b) < 32 {
-			return nil, fmt.Errorf("%w: the session key %s/%s is shorter than 32 bytes", ErrBadFile, d.path, name)
+		if len(b) < minSessionKey {
+			return nil, fmt.Errorf("%w: the session key %s is shorter than %d bytes", ErrBadFile, d.dir.Join(name), minSessionKey)
 		}
 		return b, nil
 	}
 	b, err := read()
-	if err == nil || !errors.Is(err, unix.ENOENT) {
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the session key: %w", err)
 		}
 		return b, nil
 	}
-	key := make([]byte, 32)
+	key := make([]byte, minSessionKey)
 	rand.Read(key)
-	// Link a complete file into place without replacing one another
-	// process may have created meanwhile: write a temporary file, then
-	// hard-link it (fails with EEXIST if the name exists).
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := "." + name + ".tmp" + hex.EncodeToString(rnd[:])
-	if err := writeAt(d.fd, tmp, key, 0o400, true); err != nil {
-		return nil, fmt.Errorf("creating the session key: %w", err)
-	}
-	defer unix.Unlinkat(d.fd, tmp, 0)
-	if err := unix.Linkat(d.fd, tmp, d.fd, name, 0); err != nil && !errors.Is(err, unix.EEXIST) {
+	// NoReplace: another server started meanwhile may have created it;
+	// then its key is the one read below.
+	if err := d.dir.WriteAtomic(name, key, tokenfile.Options{Mode: 0o400, NoReplace: true}); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("creating the session key: %w", err)
 	}
 	if b, err = read(); err != nil {

@@ -15,9 +15,10 @@
 // stored, the key file is removed.
 //
 // Every file operation in the credential directory goes through a
-// [CredStore]; [DirStore] implements it with one checked directory handle
-// (openat-style calls, no symbolic links followed, atomic temporary file +
-// rename, owner and mode checks).
+// [CredStore]; [DirStore] implements it on one checked directory handle of
+// internal/tokenfile (tokenfile.Dir: openat-style calls, no symbolic links
+// followed, atomic temporary file + rename, owner and mode checks), the
+// same code the credmons write with.
 //
 // See docs/webapp.md for the routes, knobs, files and the differences from
 // the original.

@@ -1,25 +1,19 @@
 package webapp
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-	"unicode"
 
 	"golang.org/x/oauth2"
-)
 
-// maxTokenResponse is the most of a token endpoint's answer that is read.
-const maxTokenResponse = 1 << 20
+	"github.com/vaultcred/gettoken/internal/tokenresp"
+)
 
 // TokenError is a failed or unusable answer of a provider's token
 // endpoint. Its message never holds the response body, a token or a
@@ -72,8 +66,8 @@ type tokenAnswer struct {
 // verifier and any extra parameters) and validates the answer.
 func exchange(ctx context.Context, hc *http.Client, r Request, code, verifier string, extra url.Values) (*tokenAnswer, error) {
 	tokenURL := redactURL(r.TokenURL)
-	capt := newCapture(hc)
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, capt.client)
+	capt := tokenresp.New(hc)
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, capt.Client())
 	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}
 	for k, vs := range extra {
 		for _, v := range vs {
@@ -104,7 +98,7 @@ func exchange(ctx context.Context, hc *http.Client, r Request, code, verifier st
 		// access_token", a bad expires_in) hold no secret.
 		return nil, &TokenError{URL: tokenURL, Reason: clean(strings.TrimPrefix(err.Error(), "oauth2: "), 200, r.ClientSecret, code)}
 	}
-	data, ctype := capt.result()
+	data, ctype := capt.Body()
 	return parseTokenAnswer(tokenURL, data, ctype)
 }
 
@@ -241,82 +235,11 @@ func redactURL(s string) string {
 	if err != nil {
 		return "(invalid URL)"
 	}
-	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
-	return u.String()
+	return tokenresp.RedactURL(u)
 }
 
 // clean shortens s to n runes, replaces control characters and removes
 // every secret (of at least 4 bytes).
 func clean(s string, n int, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "..."
-	}
-	return s
-}
-
-// capture wraps an HTTP client to keep the body of the successful token
-// answer (x/oauth2 exposes only some fields) and never follows redirects
-// (a 307 would resend the code and the client secret elsewhere).
-type capture struct {
-	client *http.Client
-	base   http.RoundTripper
-	mu     sync.Mutex
-	data   []byte
-	ctype  string
-}
-
-func newCapture(hc *http.Client) *capture {
-	c := &capture{}
-	cl := &http.Client{}
-	if hc != nil {
-		*cl = *hc
-	}
-	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c.base = cl.Transport
-	if c.base == nil {
-		c.base = http.DefaultTransport
-	}
-	cl.Transport = c
-	c.client = cl
-	return c
-}
-
-// RoundTrip implements http.RoundTripper.
-func (c *capture) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := c.base.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
-	resp.Body.Close()
-	if err != nil {
-		return nil, fmt.Errorf("reading the answer: %w", err)
-	}
-	if len(data) > maxTokenResponse {
-		return nil, fmt.Errorf("the answer is larger than %d bytes", maxTokenResponse)
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		c.mu.Lock()
-		c.data, c.ctype = data, resp.Header.Get("Content-Type")
-		c.mu.Unlock()
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(data))
-	return resp, nil
-}
-
-func (c *capture) result() ([]byte, string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.data, c.ctype
+	return tokenresp.Shorten(tokenresp.Scrub(s, secrets...), n)
 }

@@ -200,6 +200,9 @@ type Checks struct {
 	MaxSize int64
 	// AllowEmpty accepts an empty file.
 	AllowEmpty bool
+	// Forbidden are permission bits the file must not have (0o007: no
+	// access for others, as for the credd's key files); 0 checks none.
+	Forbidden fs.FileMode
 }
 
 // RefusedError is a file that Checks refuse: a symlink, not a regular
@@ -233,6 +236,8 @@ func (c Checks) Check(path string, fi Info) error {
 		return &RefusedError{Path: path, Why: "is not a regular file"}
 	case !c.AnyOwner && !c.ownerOK(fi.UID):
 		return &RefusedError{Path: path, Why: fmt.Sprintf("is owned by uid %d, %s", fi.UID, c.owners())}
+	case fi.Mode.Perm()&c.Forbidden.Perm() != 0:
+		return &RefusedError{Path: path, Why: fmt.Sprintf("has mode %04o (bits %04o not allowed)", fi.Mode.Perm(), c.Forbidden.Perm())}
 	case fi.Size == 0 && !c.AllowEmpty:
 		return &RefusedError{Path: path, Why: "is empty"}
 	case fi.Size > max:
@@ -360,7 +365,10 @@ func (d *Dir) RemoveTemp(name string, olderThan time.Duration) (bool, error) {
 // o.NoSync, the directory is synced so that the rename survives a power
 // failure. A symlink at name is replaced, never followed. An existing
 // name owned by another user is refused (*ForeignError) unless
-// o.AllowForeign. Errors are *WriteError.
+// o.AllowForeign. With o.NoReplace the complete file is linked into place
+// instead, and an existing name (also one created meanwhile by another
+// process) is left alone: the error then matches fs.ErrExist. Errors are
+// *WriteError.
 func (d *Dir) WriteAtomic(name string, data []byte, o Options) error {
 	path := d.Join(name)
 	if err := checkName(name); err != nil {
@@ -371,6 +379,9 @@ func (d *Dir) WriteAtomic(name string, data []byte, o Options) error {
 		mode = 0o600
 	}
 	if fi, err := d.Stat(name); err == nil {
+		if o.NoReplace {
+			return &WriteError{"creating file", path, &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}}
+		}
 		if fi.UID != os.Geteuid() && !o.AllowForeign {
 			return &ForeignError{Path: path, UID: fi.UID, Symlink: fi.Mode&fs.ModeSymlink != 0}
 		}
@@ -422,7 +433,13 @@ func (d *Dir) WriteAtomic(name string, data []byte, o Options) error {
 	if err := f.Close(); err != nil {
 		return &WriteError{"writing file", path, err}
 	}
-	if err := d.control(func(fd int) error { return unix.Renameat(fd, tmp, fd, name) }); err != nil {
+	if o.NoReplace {
+		// link(2) fails with EEXIST where rename(2) would replace.
+		if err := d.control(func(fd int) error { return unix.Linkat(fd, tmp, fd, name, 0) }); err != nil {
+			return &WriteError{"renaming", path, err}
+		}
+		_ = d.Remove(tmp)
+	} else if err := d.control(func(fd int) error { return unix.Renameat(fd, tmp, fd, name) }); err != nil {
 		return &WriteError{"renaming", path, err}
 	}
 	ok = true
@@ -498,6 +515,42 @@ func (d *Dir) Mkdir(name string, mode fs.FileMode) error {
 		return &fs.PathError{Op: "mkdir", Path: d.Join(name), Err: err}
 	}
 	return nil
+}
+
+// MkdirInherit creates the subdirectory name as mkdir(2) does, the way
+// HTCondor's credd creates a user's directory: perm less the process's
+// umask, and a setgid parent's group and setgid bit inherited (Mkdir
+// instead applies its mode exactly, clearing an inherited setgid bit). An
+// existing entry gives an error matching fs.ErrExist.
+func (d *Dir) MkdirInherit(name string, perm fs.FileMode) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if err := d.control(func(fd int) error { return unix.Mkdirat(fd, name, syscallMode(perm)) }); err != nil {
+		return &fs.PathError{Op: "mkdir", Path: d.Join(name), Err: err}
+	}
+	return nil
+}
+
+// Names lists the names in d ("." and ".." left out) in directory order,
+// reading from the directory's start through a new descriptor (a Dir has
+// no read position of its own). For very large directories read by a
+// daemon on every pass, getdents through Fd avoids the allocations.
+func (d *Dir) Names() ([]string, error) {
+	var f *os.File
+	err := d.control(func(fd int) error {
+		nfd, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &fs.PathError{Op: "open", Path: d.path, Err: err}
+		}
+		f = os.NewFile(uintptr(nfd), d.path)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
 }
 
 // OpenFile opens name in d for writing or appending (flag from os.O_*;

@@ -241,3 +241,107 @@ func TestWriteAtomicSyncsTheDirectory(t *testing.T) {
 		t.Errorf("directory synced %d times by d, want 1", n)
 	}
 }
+
+func TestChecksForbidden(t *testing.T) {
+	dir := t.TempDir()
+	d, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for name, mode := range map[string]os.FileMode{"private": 0o640, "public": 0o644} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(dir, name), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := Checks{Forbidden: 0o007}
+	if _, _, err := d.ReadFile("private", c); err != nil {
+		t.Errorf("0640 with others' bits forbidden: %v", err)
+	}
+	var re *RefusedError
+	if _, _, err := d.ReadFile("public", c); !errors.As(err, &re) || !strings.Contains(err.Error(), "has mode 0644") {
+		t.Errorf("0644 with others' bits forbidden: %v", err)
+	}
+	if _, _, err := d.ReadFile("public", Checks{}); err != nil {
+		t.Errorf("no bits forbidden: %v", err)
+	}
+}
+
+func TestWriteAtomicNoReplace(t *testing.T) {
+	dir := t.TempDir()
+	d, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.WriteAtomic("key", []byte("first"), Options{Mode: 0o400, NoReplace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteAtomic("key", []byte("second"), Options{Mode: 0o400, NoReplace: true}); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second NoReplace write: %v, want fs.ErrExist", err)
+	}
+	// A symlink at the name is not replaced either (nor followed).
+	if err := os.Symlink(filepath.Join(dir, "elsewhere"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteAtomic("link", []byte("x"), Options{NoReplace: true}); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("NoReplace over a symlink: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "key")); err != nil || string(b) != "first" {
+		t.Errorf("key: %q %v", b, err)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "key")); err != nil || fi.Mode() != 0o400 {
+		t.Errorf("key mode: %v %v", fi, err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Errorf("temporary files left: %v", ents)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "elsewhere")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the symlink was followed: %v", err)
+	}
+}
+
+func TestMkdirInheritAndNames(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o770|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	old := mustUmask(0o027)
+	defer mustUmask(old)
+	if err := d.MkdirInherit("alice", 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Mkdir("bob", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{"alice": 0o750 | os.ModeSetgid, "bob": 0o700} {
+		fi, err := os.Lstat(filepath.Join(dir, name))
+		if err != nil || fi.Mode() != os.ModeDir|want {
+			t.Errorf("%s: %v %v, want %v", name, fi.Mode(), err, os.ModeDir|want)
+		}
+	}
+	if err := d.MkdirInherit("alice", 0o700); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("existing: %v", err)
+	}
+	if err := d.MkdirInherit("../x", 0o700); err == nil {
+		t.Error("MkdirInherit accepted a path")
+	}
+	names, err := d.Names()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Twice: Names always starts at the beginning.
+	again, _ := d.Names()
+	if len(names) != 2 || len(again) != 2 || !(names[0] == "alice" && names[1] == "bob" || names[0] == "bob" && names[1] == "alice") {
+		t.Errorf("Names: %v then %v", names, again)
+	}
+}

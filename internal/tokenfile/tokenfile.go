@@ -58,6 +58,10 @@ type Options struct {
 	// regenerated anyway (the credmon's .use files, rewritten every few
 	// minutes, where the fsync was the daemon's bottleneck).
 	NoSync bool
+	// NoReplace (Dir.WriteAtomic only) never replaces an existing file:
+	// the write fails with an error matching fs.ErrExist instead (a key
+	// created once, where two processes may race to create it).
+	NoReplace bool
 }
 
 // Owner is a numeric uid and gid.
