@@ -142,7 +142,7 @@ func TestPelicanStoredExchangedRefreshedRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.waitFor(t, accessTTL, "the refused refresh in the log", func() bool {
-		return len(s.logLines(`"invalid_grant"`)) > 0
+		return len(s.logLines("invalid_grant")) > 0
 	}, s.proc)
 	if !exists(use) || !exists(top) {
 		t.Error("a refused refresh removed the credential")

@@ -98,7 +98,7 @@ func readTable(name string) ([]entry, error) {
 		}
 		needArg := e.kind == "link" || e.kind == "dir"
 		switch {
-		case e.kind != "bin" && e.kind != "bin?" && e.kind != "link" && e.kind != "config" && e.kind != "dir":
+		case e.kind != "bin" && e.kind != "bin?" && e.kind != "link" && e.kind != "config" && e.kind != "doc" && e.kind != "dir":
 			return nil, fmt.Errorf("%s:%d: unknown kind %q", name, n, e.kind)
 		case needArg != (e.arg != ""):
 			return nil, fmt.Errorf("%s:%d: %s takes %s argument", name, n, e.kind, map[bool]string{true: "an", false: "no"}[needArg])
@@ -189,6 +189,12 @@ func contents(entries []entry, pkg, bin, man, cmdDir string, notes io.Writer) ([
 				return nil, err
 			}
 			cs = append(cs, content{Src: src, Dst: path.Join(e.dir, filepath.Base(src)), Type: "config|noreplace", Mode: configMode})
+		case "doc":
+			src := e.name
+			if _, err := os.Stat(src); err != nil {
+				return nil, err
+			}
+			cs = append(cs, content{Src: src, Dst: path.Join(e.dir, filepath.Base(src)), Type: "doc", Mode: configMode})
 		case "dir":
 			f := strings.Split(e.arg, ":")
 			var mode uint32
