@@ -114,7 +114,7 @@ run 0 "Usage: httokensh" /usr/bin/httokensh --help
 run 1 "Usage: condor_vault_storer" /usr/bin/condor_vault_storer -h
 run 1 "Usage: condor_credential_storer" /usr/bin/condor_credential_storer -h
 run 0 "condor_credmon_vault - " /usr/sbin/condor_credmon_vault --help
-run 0 "Usage of condor_credmon_vault_keygen" /usr/sbin/condor_credmon_vault_keygen -h
+run 0 "condor_credmon_vault_keygen - create the local SciTokens issuer" /usr/sbin/condor_credmon_vault_keygen -h
 
 # The credmon starts on the package's credential directory, writes its pid
 # and CREDMON_COMPLETE after a pass, and stops on SIGTERM.
