@@ -5,7 +5,6 @@ go 1.26
 require (
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-jose/go-jose/v4 v4.1.2
-	github.com/google/renameio/v2 v2.0.2
 	github.com/hashicorp/vault/api v1.22.0
 	github.com/jcmturner/goidentity/v6 v6.0.1
 	github.com/jcmturner/gokrb5/v8 v8.4.4
