@@ -122,6 +122,14 @@ func (r *Result) String(name string) (string, bool) {
 	return v, ok
 }
 
+// Given reports whether the option with this long name (without dashes)
+// was given.
+func (r *Result) Given(name string) bool {
+	_, s := r.strs[name]
+	_, i := r.ints[name]
+	return s || i || r.flags[name]
+}
+
 // Flag reports whether a Flag option was given.
 func (r *Result) Flag(name string) bool { return r.flags[name] }
 
