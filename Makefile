@@ -19,10 +19,9 @@ INTEGRATION_TIMEOUT ?= 45m
 # Time per fuzz target: a few seconds in `make test`, longer in `make fuzz`.
 FUZZ_SMOKE_TIME ?= 3s
 FUZZTIME ?= 1m
-# urfave_cli_no_docs drops urfave/cli's man-page generator (and its
-# markdown library's start-up cost); -s -w make a smaller binary that
-# starts faster. Stack traces keep their function names.
-BUILDFLAGS ?= -trimpath -tags urfave_cli_no_docs -ldflags '-s -w'
+# -s -w make a smaller binary that starts faster. Stack traces keep their
+# function names.
+BUILDFLAGS ?= -trimpath -ldflags '-s -w'
 
 .PHONY: all build unit race fuzz-smoke fuzz integration test bench install demo prereqs vet clean
 .PHONY: man package package-test

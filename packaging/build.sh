@@ -26,7 +26,7 @@ pkgs=
 for p in $progs; do
     [ -d "cmd/$p" ] && pkgs="$pkgs ./cmd/$p"
 done
-CGO_ENABLED=0 $GO build -trimpath -buildvcs=false -tags urfave_cli_no_docs \
+CGO_ENABLED=0 $GO build -trimpath -buildvcs=false \
     -ldflags '-s -w -buildid=' -o "$build/bin/" $pkgs
 
 # Man pages and completions from the programs' own definitions.

@@ -55,7 +55,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -177,7 +176,7 @@ func run(args []string, env vaultcred.Environ, stdout, stderr io.Writer) int {
 
 	// Ctrl-C while getting the first token (an OIDC login) ends httokensh.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	s, code, ok := setup(ctx, p, gtArgs, env, stdout, stderr)
+	s, code, ok := setup(ctx, gtArgs, env, stdout, stderr)
 	stop()
 	if !ok {
 		return code
@@ -187,20 +186,16 @@ func run(args []string, env vaultcred.Environ, stdout, stderr io.Writer) int {
 
 // setup loads the options, applies httokensh's defaults and gets the first
 // token. ok false means exit with code.
-func setup(ctx context.Context, p *optparse.Parser, gtArgs []string, env vaultcred.Environ, stdout, stderr io.Writer) (s *session, code int, ok bool) {
-	opts, err := optparse.Load(ctx, p, gtArgs, optparse.Sources{
-		Env: env,
-		HTTPClient: func(o *vaultcred.Options) (*http.Client, error) {
-			return vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{
-				TLS: vaultcred.TLSConfig{CAFile: o.CAFile, CAPath: o.CAPath},
-			}), nil
+func setup(ctx context.Context, gtArgs []string, env vaultcred.Environ, stdout, stderr io.Writer) (s *session, code int, ok bool) {
+	fe := optparse.Frontend{
+		Prog: prog,
+		Env:  env,
+		Log:  stderr,
+		Adjust: func(o *vaultcred.Options, given func(string) bool) {
+			applyDefaults(o, gtArgs, env, given)
 		},
-		Log: stderr,
-	})
-	if err == nil {
-		applyDefaults(p, opts, gtArgs, env)
-		err = opts.Derive(env)
 	}
+	p, opts, err := fe.Setup(ctx, gtArgs)
 	if err != nil {
 		return nil, reportSetupError(p, opts, err, stderr), false
 	}
@@ -237,9 +232,11 @@ func setup(ctx context.Context, p *optparse.Parser, gtArgs []string, env vaultcr
 }
 
 // applyDefaults sets httokensh's defaults for what the options leave
-// unset: the token file, the vault token file and the vault token's
-// least lifetime.
-func applyDefaults(p *optparse.Parser, opts *vaultcred.Options, gtArgs []string, env vaultcred.Environ) {
+// unset: the token file, the vault token file and, when neither
+// --vaulttokenttl nor --vaulttokenminttl is given by any option source,
+// the vault token's least lifetime. given reports whether an option was
+// given.
+func applyDefaults(opts *vaultcred.Options, gtArgs []string, env vaultcred.Environ, given func(name string) bool) {
 	if opts.OutFile == "" && env.Getenv("BEARER_TOKEN_FILE") == "" {
 		dir := env.Getenv("XDG_RUNTIME_DIR")
 		if dir == "" {
@@ -251,26 +248,9 @@ func applyDefaults(p *optparse.Parser, opts *vaultcred.Options, gtArgs []string,
 		sum := md5.Sum([]byte(strings.Join(gtArgs, " ") + "\n"))
 		opts.VaultTokenFile = fmt.Sprintf("/tmp/vt_u%d.sh-%x", env.Euid, sum)
 	}
-	if !lifetimeGiven(p, gtArgs, env) {
+	if !given("vaulttokenttl") && !given("vaulttokenminttl") {
 		opts.VaultTokenMinTTL = vaultTokenMinTTL
 	}
-}
-
-// lifetimeGiven reports whether --vaulttokenttl or --vaulttokenminttl is
-// set in $HTGETTOKENOPTS or the command line. (Load has already accepted
-// both, so errors cannot happen here.)
-func lifetimeGiven(p *optparse.Parser, gtArgs []string, env vaultcred.Environ) bool {
-	envArgs, err := optparse.Split(env.Getenv(optparse.EnvOpts))
-	if err != nil {
-		return false
-	}
-	res, err := p.Parse(append(envArgs, gtArgs...))
-	if err != nil {
-		return false
-	}
-	_, ttl := res.String("vaulttokenttl")
-	_, minTTL := res.String("vaulttokenminttl")
-	return ttl || minTTL
 }
 
 // reportSetupError prints an option error as gettoken does and returns

@@ -90,8 +90,16 @@ func TestApplyDefaults(t *testing.T) {
 		return "", false
 	}}
 	p := parser(env)
+	apply := func(o *vaultcred.Options, args []string) {
+		t.Helper()
+		res, err := p.Parse(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		applyDefaults(o, args, env, res.Given)
+	}
 	o := vaultcred.NewOptions()
-	applyDefaults(p, o, []string{"-a", "v"}, env)
+	apply(o, []string{"-a", "v"})
 	if !strings.HasPrefix(o.OutFile, "/run/user/1234/bt_u1234.sh-") {
 		t.Errorf("OutFile %q", o.OutFile)
 	}
@@ -104,7 +112,7 @@ func TestApplyDefaults(t *testing.T) {
 	}
 	o = vaultcred.NewOptions()
 	o.VaultTokenFile = "/x"
-	applyDefaults(p, o, []string{"-a", "v", "--vaulttokent=3d"}, env)
+	apply(o, []string{"-a", "v", "--vaulttokent=3d"})
 	if o.VaultTokenFile != "/x" || o.VaultTokenMinTTL != 0 {
 		t.Errorf("given options overridden: %q %v", o.VaultTokenFile, o.VaultTokenMinTTL)
 	}

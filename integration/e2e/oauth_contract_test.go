@@ -13,7 +13,7 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/vaultcred/gettoken/integration/plugins/oauthapp/contract"
-	"github.com/vaultcred/gettoken/integration/plugins/oauthapp/idpfake"
+	"github.com/vaultcred/gettoken/integration/plugins/oauthapp/tokenidp"
 )
 
 // oauthContractMount is where the test mounts its own oauth secrets engine
@@ -22,13 +22,13 @@ const oauthContractMount = "secret/oauth-contract"
 
 // TestOAuthContractThroughVault runs every case of the oauth secrets
 // plugin's contract against a fresh mount of the plugin in the real Vault,
-// through the TLS listener with the root token, talking to a fresh idpfake
+// through the TLS listener with the root token, talking to a fresh tokenidp
 // provider. Through Vault 1.21.0 every answer (status, errors[0], exact data
 // keys and JSON types, values, warnings) matches the in-process run, so
 // the table runs unchanged; a difference found later is recorded here as an
 // adjusted case with its reason.
 func TestOAuthContractThroughVault(t *testing.T) {
-	idp, err := idpfake.New()
+	idp, err := tokenidp.New()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/contract"
-	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/fakeidp"
+	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/loginidp"
 	"github.com/vaultcred/gettoken/integration/stack"
 )
 
@@ -170,10 +170,10 @@ func vaultContractCases() []contract.Case {
 }
 
 // TestOIDCContractThroughVault runs the contract table against the plugin
-// loaded by the real Vault, at auth/oidc-contract, talking to a fakeidp
+// loaded by the real Vault, at auth/oidc-contract, talking to a loginidp
 // over TLS (oidc_discovery_ca_pem).
 func TestOIDCContractThroughVault(t *testing.T) {
-	idp, err := fakeidp.New(fakeidp.Options{TLS: true})
+	idp, err := loginidp.New(loginidp.Options{TLS: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ out=${BENCH_OUT:-$root/bench-report.txt}
   (cd "$root/integration" && go test -run '^$' -bench BenchmarkStackStart -benchtime 5x ./stack/) |
     awk '/^Benchmark/ { for (i=1;i<=NF;i++) if ($i=="startup-s") printf "median start-up: %s s over 5 starts\n", $(i-1) }'
   echo
-  echo "## gettoken client fast paths (goal: <= 1.3x curl; local reuse < 5 ms)"
+  echo "## gettoken client fast paths (goals: <= 1.3x curl; local reuse < 5 ms; --version and --reuse-bearer <= 1.25x a minimal Go program linking net/http)"
   (cd "$root" && make -s build >&2)
   (cd "$root/integration" && go run ./cmd/benchclient -bin "$root/bin")
   echo

@@ -29,6 +29,10 @@ type Frontend struct {
 	// Defaults, when set, changes htgettoken's defaults; the option
 	// sources and the command line may override what it sets.
 	Defaults func(o *vaultcred.Options)
+	// Adjust, when set, is called after the option sources are loaded with
+	// a report of which options (long names without dashes) any of them
+	// gave: defaults that depend on other options being absent.
+	Adjust func(o *vaultcred.Options, given func(name string) bool)
 	// Fixed, when set, is applied to the parsed options before Derive: the
 	// settings a caller imposes whatever the command line says.
 	Fixed func(o *vaultcred.Options)
@@ -57,7 +61,7 @@ func (f Frontend) Setup(ctx context.Context, args []string) (*Parser, *vaultcred
 	if hc == nil {
 		hc = OptServerClient
 	}
-	opts, err := Load(ctx, p, args, Sources{Env: f.Env, HTTPClient: hc, Log: f.Log, Defaults: f.Defaults})
+	opts, err := Load(ctx, p, args, Sources{Env: f.Env, HTTPClient: hc, Log: f.Log, Defaults: f.Defaults, Adjust: f.Adjust})
 	if err == nil {
 		if f.Fixed != nil {
 			f.Fixed(opts)

@@ -130,6 +130,11 @@ type Sources struct {
 	// sources and the command line are applied, which may override what
 	// it sets (the storer's 28-day --vaulttokenttl).
 	Defaults func(o *vaultcred.Options)
+	// Adjust, when set, is called last with the loaded options and a
+	// report of which options (long names without dashes, such as
+	// "vaulttokenttl") any source gave: for defaults that depend on other
+	// options being absent.
+	Adjust func(o *vaultcred.Options, given func(name string) bool)
 }
 
 // SourceError is a failure to read or split an option source. It is fatal
@@ -225,6 +230,9 @@ func Load(ctx context.Context, p *Parser, args []string, src Sources) (*vaultcre
 		if opts.VaultTokenMinTTL, err = vaultcred.ParseTTL("--vaulttokenminttl", minTTL); err != nil {
 			return opts, err
 		}
+	}
+	if src.Adjust != nil {
+		src.Adjust(opts, res.Given)
 	}
 	return opts, nil
 }

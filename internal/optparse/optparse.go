@@ -6,8 +6,9 @@
 // optparse walks them, which finds every error optparse would report (with
 // its exact text), stops at -h/--help and --version, expands unique
 // prefixes of long options, splits "-avalue" and bundled flags ("-vq"), and
-// collects positional arguments. The result is a canonical "--name=value"
-// list that github.com/urfave/cli/v2 then parses into typed flag values.
+// collects positional arguments. Each option's value is stored in the
+// [Result] as it is taken (the last value of a repeated option wins), so
+// the arguments are read once.
 //
 // [Load] adds htgettoken's option sources ($HTGETTOKENOPTS and the -s
 // optserver file) and its checks, and returns a [vaultcred.Options].
@@ -25,12 +26,8 @@ package optparse
 import (
 	"errors"
 	"fmt"
-	"io"
 	"sort"
-	"strconv"
 	"strings"
-
-	"github.com/urfave/cli/v2"
 )
 
 // Kind is what an option takes.
@@ -70,7 +67,7 @@ type Option struct {
 
 func (o *Option) takesValue() bool { return o.Kind == String || o.Kind == Int }
 
-// name is the long name without dashes, used as the urfave/cli flag name.
+// name is the long name without dashes, the key of its value in a [Result].
 func (o *Option) name() string { return strings.TrimPrefix(o.Long, "--") }
 
 // Parser parses a command line.
@@ -125,6 +122,14 @@ func (r *Result) String(name string) (string, bool) {
 	return v, ok
 }
 
+// Given reports whether the option with this long name (without dashes)
+// was given.
+func (r *Result) Given(name string) bool {
+	_, s := r.strs[name]
+	_, i := r.ints[name]
+	return s || i || r.flags[name]
+}
+
 // Flag reports whether a Flag option was given.
 func (r *Result) Flag(name string) bool { return r.flags[name] }
 
@@ -150,11 +155,12 @@ func (p *Parser) allOptions() []Option {
 // the last value wins. Errors are *Error, [ErrHelp] or [ErrVersion],
 // whichever comes first from the left, as in optparse.
 func (p *Parser) Parse(args []string) (*Result, error) {
-	canon, positional, err := p.normalize(args)
-	if err != nil {
-		return nil, err
+	res := &Result{
+		strs:  map[string]string{},
+		flags: map[string]bool{},
+		ints:  map[string]int64{},
 	}
-	res, err := p.decode(canon)
+	positional, err := p.walk(args, res)
 	if err != nil {
 		return nil, err
 	}
@@ -162,9 +168,9 @@ func (p *Parser) Parse(args []string) (*Result, error) {
 	return res, nil
 }
 
-// normalize walks args as optparse does and returns the options as
-// "--name" or "--name=value" words, plus the positional arguments.
-func (p *Parser) normalize(args []string) (canon, positional []string, err error) {
+// walk walks args as optparse does, stores each option's value in res and
+// returns the positional arguments.
+func (p *Parser) walk(args []string, res *Result) (positional []string, err error) {
 	opts := p.allOptions()
 	long := make(map[string]*Option, len(opts))
 	short := make(map[string]*Option, len(opts))
@@ -184,15 +190,15 @@ func (p *Parser) normalize(args []string) (canon, positional []string, err error
 		case version:
 			return ErrVersion
 		case Flag:
-			canon = append(canon, o.Long)
+			res.flags[o.name()] = true
 		case Int:
 			n, ok := parseOptInt(value)
 			if !ok {
 				return &Error{Msg: fmt.Sprintf("option %s: invalid integer value: %s", optStr, pyRepr(value))}
 			}
-			canon = append(canon, o.Long+"="+strconv.FormatInt(n, 10))
+			res.ints[o.name()] = n
 		case String:
-			canon = append(canon, o.Long+"="+value)
+			res.strs[o.name()] = value
 		}
 		return nil
 	}
@@ -206,26 +212,26 @@ func (p *Parser) normalize(args []string) (canon, positional []string, err error
 		switch {
 		case arg == "--":
 			positional = append(positional, args[i:]...)
-			return canon, positional, nil
+			return positional, nil
 		case strings.HasPrefix(arg, "--"):
 			optStr, value, hasValue := strings.Cut(arg, "=")
 			o, err := p.matchLong(optStr, opts, long)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			if o.takesValue() {
 				if !hasValue {
 					if i >= len(args) {
-						return nil, nil, missing(o.Long)
+						return nil, missing(o.Long)
 					}
 					value = args[i]
 					i++
 				}
 			} else if hasValue {
-				return nil, nil, &Error{Msg: o.Long + " option does not take a value"}
+				return nil, &Error{Msg: o.Long + " option does not take a value"}
 			}
 			if err := take(o, o.Long, value); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		case strings.HasPrefix(arg, "-") && len([]rune(arg)) > 1:
 			rs := []rune(arg[1:])
@@ -233,11 +239,11 @@ func (p *Parser) normalize(args []string) (canon, positional []string, err error
 				optStr := "-" + string(r)
 				o := short[optStr]
 				if o == nil {
-					return nil, nil, &Error{Msg: "no such option: " + optStr}
+					return nil, &Error{Msg: "no such option: " + optStr}
 				}
 				if !o.takesValue() {
 					if err := take(o, optStr, ""); err != nil {
-						return nil, nil, err
+						return nil, err
 					}
 					continue
 				}
@@ -246,13 +252,13 @@ func (p *Parser) normalize(args []string) (canon, positional []string, err error
 					value = string(rs[j+1:])
 				} else {
 					if i >= len(args) {
-						return nil, nil, missing(optStr)
+						return nil, missing(optStr)
 					}
 					value = args[i]
 					i++
 				}
 				if err := take(o, optStr, value); err != nil {
-					return nil, nil, err
+					return nil, err
 				}
 				break
 			}
@@ -260,7 +266,7 @@ func (p *Parser) normalize(args []string) (canon, positional []string, err error
 			positional = append(positional, arg)
 		}
 	}
-	return canon, positional, nil
+	return positional, nil
 }
 
 // matchLong resolves a possibly abbreviated long option.
@@ -292,75 +298,4 @@ func (p *Parser) matchLong(s string, opts []Option, long map[string]*Option) (*O
 	}
 	sort.Strings(names)
 	return nil, &Error{Msg: fmt.Sprintf("ambiguous option: %s (%s?)", s, strings.Join(names, ", "))}
-}
-
-// decode parses canonical words with urfave/cli.
-func (p *Parser) decode(canon []string) (*Result, error) {
-	res := &Result{
-		strs:  map[string]string{},
-		flags: map[string]bool{},
-		ints:  map[string]int64{},
-	}
-	// Only the options present in canon are declared to urfave/cli: its
-	// flag lookups are quadratic in the number of declared flags (a regexp
-	// per name per lookup), which made parsing the bulk of a local-reuse
-	// run. The normaliser has already rejected unknown options.
-	present := map[string]bool{}
-	for _, w := range canon {
-		name, _, _ := strings.Cut(w, "=")
-		present[name] = true
-	}
-	var flags []cli.Flag
-	var used []*Option
-	for i := range p.Options {
-		o := &p.Options[i]
-		if !present[o.Long] {
-			continue
-		}
-		used = append(used, o)
-		switch o.Kind {
-		case Flag:
-			flags = append(flags, &cli.BoolFlag{Name: o.name()})
-		case String:
-			flags = append(flags, &cli.StringFlag{Name: o.name()})
-		case Int:
-			flags = append(flags, &cli.Int64Flag{Name: o.name()})
-		}
-	}
-	app := &cli.App{
-		Name:            p.Prog,
-		Flags:           flags,
-		HideHelp:        true,
-		HideHelpCommand: true,
-		HideVersion:     true,
-		Writer:          io.Discard,
-		ErrWriter:       io.Discard,
-		ExitErrHandler:  func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return err
-		},
-		Action: func(c *cli.Context) error {
-			for _, o := range used {
-				n := o.name()
-				switch o.Kind {
-				case Flag:
-					res.flags[n] = c.Bool(n)
-				case String:
-					res.strs[n] = c.String(n)
-				case Int:
-					res.ints[n] = c.Int64(n)
-				}
-			}
-			if c.NArg() > 0 {
-				return fmt.Errorf("unexpected arguments after normalization: %d", c.NArg())
-			}
-			return nil
-		},
-	}
-	if err := app.Run(append([]string{p.Prog}, canon...)); err != nil {
-		// Cannot happen for words built by normalize; report it as an
-		// internal parse error rather than panicking.
-		return nil, fmt.Errorf("internal option parsing error: %w", err)
-	}
-	return res, nil
 }

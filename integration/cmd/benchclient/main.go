@@ -3,8 +3,13 @@
 // valid vault token (one Vault read), of curl doing that same single HTTPS
 // GET, and of gettoken's local reuse of the bearer token on disk (no
 // request at all), all timed by hyperfine in one run, with the ratios.
+// Start-up cost is measured side by side with the program in ./minimal (a
+// Go program that links net/http and prints a line), built with the same
+// flags as the Makefile builds gettoken: gettoken --version and the local
+// reuse against it.
 //
-// Goals (issue 3): gettoken within 1.3x of curl; local reuse under 5 ms.
+// Goals: gettoken within 1.3x of curl; local reuse under 5 ms; gettoken
+// --version and --reuse-bearer within 1.25x of the minimal program.
 package main
 
 import (
@@ -45,6 +50,11 @@ func run(bin string, runs int) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	minimal, err := buildMinimal(ctx)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(filepath.Dir(minimal))
 	// Access tokens that outlive the benchmark, so Vault serves its cached
 	// one to every run of both clients (htgettoken's minsecs=60 fast path).
 	s, err := stack.Start(ctx, stack.Options{AccessTokenTTL: time.Hour})
@@ -89,6 +99,8 @@ func run(bin string, runs int) error {
 		{"curl (one HTTPS GET)", curl},
 		{"gettoken (valid vault token, one read)", gt},
 		{"gettoken --reuse-bearer (no request)", gt + " --reuse-bearer"},
+		{"minimal Go program (links net/http)", minimal},
+		{"gettoken --version", gettoken + " --version"},
 	}
 	med, err := hyperfine(filepath.Join(dir, "hyperfine.json"), runs, env, cmds)
 	if err != nil {
@@ -97,16 +109,40 @@ func run(bin string, runs int) error {
 	curlMs := med[cmds[0].name]
 	gtMs := med[cmds[1].name]
 	reuseMs := med[cmds[2].name]
+	minMs := med[cmds[3].name]
+	versionMs := med[cmds[4].name]
 	fmt.Printf("median of %d runs each (hyperfine -N, warm-up 5), Vault on loopback TLS:\n", runs)
 	for _, c := range cmds {
 		fmt.Printf("  %-42s %7.2f ms\n", c.name, med[c.name])
 	}
 	fmt.Printf("gettoken / curl = %.2f (goal <= 1.30): %s\n", gtMs/curlMs, verdict(gtMs/curlMs <= 1.3))
 	fmt.Printf("local reuse = %.2f ms (goal < 5 ms): %s; %.1fx faster than curl\n", reuseMs, verdict(reuseMs < 5), curlMs/reuseMs)
+	fmt.Printf("gettoken --version / minimal = %.2f (goal <= 1.25): %s\n", versionMs/minMs, verdict(versionMs/minMs <= 1.25))
+	fmt.Printf("gettoken --reuse-bearer / minimal = %.2f (goal <= 1.25): %s\n", reuseMs/minMs, verdict(reuseMs/minMs <= 1.25))
 	if storerBench {
 		return benchStorer(ctx, s, bin, dir, runs)
 	}
 	return nil
+}
+
+// buildFlags are the Makefile's BUILDFLAGS: the minimal program is built
+// the way gettoken is.
+var buildFlags = []string{"-trimpath", "-ldflags=-s -w"}
+
+// buildMinimal builds ./minimal into a temporary directory and returns the
+// binary's path.
+func buildMinimal(ctx context.Context) (string, error) {
+	dir, err := os.MkdirTemp("", "benchclient-minimal-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "minimal")
+	args := append(append([]string{"build"}, buildFlags...), "-o", bin, "github.com/vaultcred/gettoken/integration/cmd/benchclient/minimal")
+	if out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("building the minimal program: %v\n%s", err, out)
+	}
+	return bin, nil
 }
 
 type command struct{ name, cmd string }

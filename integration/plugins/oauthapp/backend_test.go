@@ -12,12 +12,12 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vaultcred/gettoken/integration/plugins/oauthapp/contract"
-	"github.com/vaultcred/gettoken/integration/plugins/oauthapp/idpfake"
+	"github.com/vaultcred/gettoken/integration/plugins/oauthapp/tokenidp"
 )
 
 type fixture struct {
 	t   *testing.T
-	idp *idpfake.IdP
+	idp *tokenidp.IdP
 	b   *backend
 	s   logical.Storage
 	c   *contract.Backend
@@ -25,7 +25,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	idp, err := idpfake.New()
+	idp, err := tokenidp.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func (f *fixture) writeServer(extra map[string]any) {
 	f.t.Helper()
 	body := map[string]any{
 		"provider": "oidc", "provider_options": "issuer_url=" + f.idp.URL(),
-		"client_id": idpfake.ClientID, "client_secret": idpfake.ClientSecret,
+		"client_id": tokenidp.ClientID, "client_secret": tokenidp.ClientSecret,
 	}
 	for k, v := range extra {
 		body[k] = v
@@ -103,7 +103,7 @@ func TestConcurrentReadsRefreshOnce(t *testing.T) {
 	f.writeServer(nil)
 	f.writeCred("creds/default/alice:default", "alice")
 	f.idp.SetAccessTTL(time.Hour)
-	before := f.idp.Count(idpfake.GrantRefreshToken)
+	before := f.idp.Count(tokenidp.GrantRefreshToken)
 
 	const n = 40
 	tokens := make([]string, n)
@@ -129,7 +129,7 @@ func TestConcurrentReadsRefreshOnce(t *testing.T) {
 			t.Fatalf("read %d: status %d token equal=%v", i, statuses[i], tokens[i] == tokens[0])
 		}
 	}
-	if got := f.idp.Count(idpfake.GrantRefreshToken) - before; got != 1 {
+	if got := f.idp.Count(tokenidp.GrantRefreshToken) - before; got != 1 {
 		t.Fatalf("%d refreshes for %d concurrent reads, want 1", got, n)
 	}
 	if f.b.locks.size() != 0 {
@@ -144,7 +144,7 @@ func TestLocksArePerCredential(t *testing.T) {
 	f.writeServer(nil)
 	f.writeCred("creds/default/alice:default", "alice")
 	f.writeCred("creds/default/bob:default", "bob")
-	entered, release := f.idp.Hang(idpfake.GrantRefreshToken)
+	entered, release := f.idp.Hang(tokenidp.GrantRefreshToken)
 	defer release()
 
 	done := make(chan *contract.Response, 1)
@@ -179,7 +179,7 @@ func TestProviderTimeout(t *testing.T) {
 	f := newFixture(t)
 	f.want(f.do(contract.Write, "config", map[string]any{"tune_provider_timeout_seconds": 1}), 204, "")
 	f.writeServer(nil)
-	_, release := f.idp.Hang(idpfake.GrantRefreshToken)
+	_, release := f.idp.Hang(tokenidp.GrantRefreshToken)
 	defer release()
 	rt := f.idp.MintRefreshToken("alice")
 	start := time.Now()
@@ -209,12 +209,12 @@ func TestAuthStyleFromDiscovery(t *testing.T) {
 			f.writeServer(nil)
 			f.writeCred("creds/default/alice:default", "alice")
 			f.want(f.do(contract.Read, "sts/default/alice:default", map[string]any{"scopes": "a"}), 200, "")
-			for _, g := range []string{idpfake.GrantRefreshToken, idpfake.GrantExchange} {
+			for _, g := range []string{tokenidp.GrantRefreshToken, tokenidp.GrantExchange} {
 				req, ok := f.idp.Last(g)
 				if !ok || req.Auth != tc.want {
 					t.Errorf("%s: auth %q, want %q", g, req.Auth, tc.want)
 				}
-				if tc.want == "post" && req.Form.Get("client_id") != idpfake.ClientID {
+				if tc.want == "post" && req.Form.Get("client_id") != tokenidp.ClientID {
 					t.Errorf("%s: client_id %q in form", g, req.Form.Get("client_id"))
 				}
 			}
@@ -225,13 +225,13 @@ func TestAuthStyleFromDiscovery(t *testing.T) {
 func TestIDTokenVerification(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		mode idpfake.IDTokenMode
+		mode tokenidp.IDTokenMode
 		err  string
 	}{
-		{"valid", idpfake.IDTokenValid, ""},
-		{"wrong audience", idpfake.IDTokenWrongAudience, "refresh failed: id_token verification failed"},
-		{"wrong issuer", idpfake.IDTokenWrongIssuer, "refresh failed: id_token verification failed"},
-		{"bad signature", idpfake.IDTokenBadSignature, "refresh failed: id_token verification failed"},
+		{"valid", tokenidp.IDTokenValid, ""},
+		{"wrong audience", tokenidp.IDTokenWrongAudience, "refresh failed: id_token verification failed"},
+		{"wrong issuer", tokenidp.IDTokenWrongIssuer, "refresh failed: id_token verification failed"},
+		{"bad signature", tokenidp.IDTokenBadSignature, "refresh failed: id_token verification failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -253,15 +253,15 @@ func TestIDTokenVerification(t *testing.T) {
 
 func TestClientSecretsFallback(t *testing.T) {
 	f := newFixture(t)
-	f.writeServer(map[string]any{"client_secret": "old-secret", "client_secrets": []any{"older", idpfake.ClientSecret}})
-	before := f.idp.Count(idpfake.GrantRefreshToken)
+	f.writeServer(map[string]any{"client_secret": "old-secret", "client_secrets": []any{"older", tokenidp.ClientSecret}})
+	before := f.idp.Count(tokenidp.GrantRefreshToken)
 	f.writeCred("creds/default/alice:default", "alice")
-	if got := f.idp.Count(idpfake.GrantRefreshToken) - before; got != 3 {
+	if got := f.idp.Count(tokenidp.GrantRefreshToken) - before; got != 3 {
 		t.Fatalf("%d refresh attempts, want 3 (two rejected secrets, then the right one)", got)
 	}
 	r := f.do(contract.Read, "servers/default", nil)
 	raw, _ := json.Marshal(r)
-	for _, s := range []string{"old-secret", "older", idpfake.ClientSecret} {
+	for _, s := range []string{"old-secret", "older", tokenidp.ClientSecret} {
 		if strings.Contains(string(raw), s) {
 			t.Fatalf("server read shows secret %q", s)
 		}
@@ -272,7 +272,7 @@ func TestProviderErrorNeverEchoesToken(t *testing.T) {
 	f := newFixture(t)
 	f.writeServer(nil)
 	rt := f.idp.MintRefreshToken("alice")
-	f.idp.FailNext(idpfake.GrantRefreshToken, 400, "invalid_grant", "token "+rt+" is not valid")
+	f.idp.FailNext(tokenidp.GrantRefreshToken, 400, "invalid_grant", "token "+rt+" is not valid")
 	r := f.do(contract.Write, "creds/default/alice:default", map[string]any{"server": "default", "refresh_token": rt})
 	f.want(r, 400, `refresh failed: oauth2: "invalid_grant"`)
 	if strings.Contains(r.Errors[0], rt) || !strings.Contains(r.Errors[0], "[redacted]") {
@@ -281,7 +281,7 @@ func TestProviderErrorNeverEchoesToken(t *testing.T) {
 
 	rt = f.writeCred("creds/default/alice:default", "alice")
 	at := f.do(contract.Read, "creds/default/alice:default", nil).Data["access_token"].(string)
-	f.idp.FailNext(idpfake.GrantExchange, 400, "invalid_request", "subject "+at+" rejected")
+	f.idp.FailNext(tokenidp.GrantExchange, 400, "invalid_request", "subject "+at+" rejected")
 	r = f.do(contract.Read, "sts/default/alice:default", map[string]any{"scopes": "x"})
 	f.want(r, 400, "exchange failed: ")
 	if strings.Contains(r.Errors[0], at) || strings.Contains(r.Errors[0], rt) {
@@ -295,7 +295,7 @@ func TestAuthorizationCodeAndGrantTypes(t *testing.T) {
 	code := f.idp.MintCode("carol")
 	f.want(f.do(contract.Write, "creds/default/carol:default", map[string]any{
 		"server": "default", "code": code, "redirect_url": "https://app.example/cb"}), 204, "")
-	req, _ := f.idp.Last(idpfake.GrantAuthCode)
+	req, _ := f.idp.Last(tokenidp.GrantAuthCode)
 	if req.Form.Get("code") != code || req.Form.Get("redirect_uri") != "https://app.example/cb" {
 		t.Fatalf("code exchange form %v", req.Form)
 	}
@@ -380,12 +380,12 @@ func TestSTSRefreshesExpiringSubject(t *testing.T) {
 	f.writeServer(nil)
 	f.writeCred("creds/default/alice:default", "alice") // access token lives 300 s
 	f.idp.SetAccessTTL(time.Hour)
-	before := f.idp.Count(idpfake.GrantRefreshToken)
+	before := f.idp.Count(tokenidp.GrantRefreshToken)
 	f.want(f.do(contract.Read, "sts/default/alice:default", map[string]any{"scopes": "a", "minimum_seconds": "400"}), 200, "")
-	if got := f.idp.Count(idpfake.GrantRefreshToken) - before; got != 1 {
+	if got := f.idp.Count(tokenidp.GrantRefreshToken) - before; got != 1 {
 		t.Fatalf("%d subject refreshes, want 1", got)
 	}
-	req, _ := f.idp.Last(idpfake.GrantExchange)
+	req, _ := f.idp.Last(tokenidp.GrantExchange)
 	cur := f.do(contract.Read, "creds/default/alice:default", nil).Data["access_token"]
 	if req.Form.Get("subject_token") != cur {
 		t.Fatal("exchange did not use the refreshed subject token")

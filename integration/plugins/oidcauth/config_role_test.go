@@ -11,11 +11,11 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/fakeidp"
+	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/loginidp"
 )
 
 func TestConfigReadHidesSecret(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	e.configure()
 	req, resp, err := e.handle(logical.ReadOperation, "config", nil)
 	status, body := e.render(t, req, resp, err)
@@ -50,7 +50,7 @@ func jsonString(t *testing.T, v any) string {
 }
 
 func TestConfigReadUnset(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	req, resp, err := e.handle(logical.ReadOperation, "config", nil)
 	if status, _ := e.render(t, req, resp, err); status != http.StatusNotFound {
 		t.Errorf("config read before write: status %d, want 404", status)
@@ -58,7 +58,7 @@ func TestConfigReadUnset(t *testing.T) {
 }
 
 func TestConfigWrite(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	good := contractConfig(e.idp)
 	with := func(k string, v any) map[string]any {
 		m := map[string]any{}
@@ -118,7 +118,7 @@ func TestConfigWrite(t *testing.T) {
 }
 
 func TestConfigCAPEM(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{TLS: true})
+	e := newEnv(t, loginidp.Options{TLS: true})
 	cfg := contractConfig(e.idp)
 	if status, body := e.write(t, "config", cfg); status != http.StatusBadRequest {
 		t.Fatalf("without CA: status %d (%v), want 400 (IdP cert is not trusted)", status, body)
@@ -138,7 +138,7 @@ func TestConfigCAPEM(t *testing.T) {
 }
 
 func TestProviderRediscoveredAfterRestart(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	e.configure()
 	e.b.reset() // as after a plugin restart: storage kept, memory lost
 	status, body := e.write(t, "oidc/auth_url", map[string]any{"role": "default", "client_nonce": "n"})
@@ -151,7 +151,7 @@ func TestProviderRediscoveredAfterRestart(t *testing.T) {
 }
 
 func TestNoDeviceEndpoint(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{NoDevice: true})
+	e := newEnv(t, loginidp.Options{NoDevice: true})
 	e.configure()
 	status, body := e.write(t, "oidc/auth_url", map[string]any{"role": "default", "client_nonce": "n"})
 	if status != http.StatusInternalServerError || !strings.Contains(firstError(body), ErrNoDeviceEndpoint.Error()) {
@@ -160,7 +160,7 @@ func TestNoDeviceEndpoint(t *testing.T) {
 }
 
 func TestRoleValidation(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	e.configure()
 	base := contractRoles()["default"]
 	with := func(kv ...any) map[string]any {
@@ -220,7 +220,7 @@ func TestRoleValidation(t *testing.T) {
 }
 
 func TestRoleReadListDelete(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	e.configure()
 	req, resp, err := e.handle(logical.ReadOperation, "role/default", nil)
 	status, body := e.render(t, req, resp, err)

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/contract"
-	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/fakeidp"
+	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/loginidp"
 )
 
 const (
@@ -20,12 +20,12 @@ const (
 var contractAccount = contract.Account
 
 // contractConfig is the mount config htvault-config writes.
-func contractConfig(idp *fakeidp.Server) map[string]any { return contract.Config(idp) }
+func contractConfig(idp *loginidp.Server) map[string]any { return contract.Config(idp) }
 
 // contractRoles are htvault-config style roles.
 func contractRoles() map[string]map[string]any { return contract.Roles() }
 
-func lastForm(t *testing.T, idp *fakeidp.Server, path string) map[string]string {
+func lastForm(t *testing.T, idp *loginidp.Server, path string) map[string]string {
 	t.Helper()
 	return contract.LastForm(t, idp, path)
 }
@@ -36,7 +36,7 @@ func asSlice(v any) []any {
 }
 
 func TestContract(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	e.configure()
 	contract.Run(t, e, e.idp)
 }

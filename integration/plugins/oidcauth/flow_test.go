@@ -12,7 +12,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/fakeidp"
+	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/loginidp"
 )
 
 const directRedirect = "http://127.0.0.1:8200/v1/auth/oidc-default/oidc/callback"
@@ -20,7 +20,7 @@ const directRedirect = "http://127.0.0.1:8200/v1/auth/oidc-default/oidc/callback
 // directEnv is an env with a direct-mode role "direct".
 func directEnv(t *testing.T, confirm bool) *testEnv {
 	t.Helper()
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	e.configure()
 	r := contractRoles()["default"]
 	r["callback_mode"] = "direct"
@@ -213,7 +213,7 @@ func TestDirectModeFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.idp.QueueToken(fakeidp.Answer{Body: map[string]any{"access_token": "at", "token_type": "Bearer", "id_token": idt}})
+		e.idp.QueueToken(loginidp.Answer{Body: map[string]any{"access_token": "at", "token_type": "Bearer", "id_token": idt}})
 		status, page := e.callback(t, map[string]any{"state": back.Get("state"), "code": back.Get("code")})
 		if status != 400 || !strings.Contains(page, "invalid ID token nonce.") {
 			t.Fatalf("callback: %d %s", status, page)
@@ -224,7 +224,7 @@ func TestDirectModeFailures(t *testing.T) {
 		data := e.startDirect(t)
 		e.idp.SetAuthorizeAccount(&contractAccount)
 		back := e.browse(t, data["auth_url"].(string))
-		e.idp.QueueToken(fakeidp.Answer{Body: map[string]any{"access_token": "at", "token_type": "Bearer",
+		e.idp.QueueToken(loginidp.Answer{Body: map[string]any{"access_token": "at", "token_type": "Bearer",
 			"id_token": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."}})
 		status, page := e.callback(t, map[string]any{"state": back.Get("state"), "code": back.Get("code")})
 		if status != 400 || !strings.Contains(page, "Error exchanging oidc code:") {
@@ -253,7 +253,7 @@ func (e *testEnv) startDevice(t *testing.T, role string) string {
 }
 
 func TestStateExpiry(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{ExpiresIn: 60})
+	e := newEnv(t, loginidp.Options{ExpiresIn: 60})
 	e.configure()
 	st := e.startDevice(t, "default")
 	e.clock.advance(59 * time.Second)
@@ -267,7 +267,7 @@ func TestStateExpiry(t *testing.T) {
 	}
 
 	// no expires_in: 10 minutes
-	e.idp.QueueDevice(fakeidp.Answer{Body: map[string]any{"device_code": "dc-x", "user_code": "U",
+	e.idp.QueueDevice(loginidp.Answer{Body: map[string]any{"device_code": "dc-x", "user_code": "U",
 		"verification_uri": e.idp.URL() + "/device"}})
 	st = e.startDevice(t, "default")
 	e.clock.advance(10*time.Minute - time.Second)
@@ -290,7 +290,7 @@ func TestStateTableLimit(t *testing.T) {
 	if err := tbl.add(&authState{expires: time.Now().Add(time.Hour)}); !errors.Is(err, errTooManyStates) {
 		t.Fatalf("third add: %v, want errTooManyStates", err)
 	}
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	e.configure()
 	e.b.states = newStateTable(e.clock.now, 0)
 	status, body := e.write(t, "oidc/auth_url", map[string]any{"role": "default", "client_nonce": "n"})
@@ -300,7 +300,7 @@ func TestStateTableLimit(t *testing.T) {
 }
 
 func TestConcurrentPollsYieldOneLogin(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	e.configure()
 	st := e.startDevice(t, "default")
 	e.idp.Approve("", contractAccount)
@@ -341,7 +341,7 @@ func TestConcurrentPollsYieldOneLogin(t *testing.T) {
 
 func TestLoginClaims(t *testing.T) {
 	t.Run("userinfo overrides and adds claims", func(t *testing.T) {
-		e := newEnv(t, fakeidp.Options{})
+		e := newEnv(t, loginidp.Options{})
 		e.configure()
 		st := e.startDevice(t, "default")
 		acct := contractAccount
@@ -354,7 +354,7 @@ func TestLoginClaims(t *testing.T) {
 		}
 	})
 	t.Run("userinfo failure is not fatal", func(t *testing.T) {
-		e := newEnv(t, fakeidp.Options{})
+		e := newEnv(t, loginidp.Options{})
 		e.configure()
 		st := e.startDevice(t, "default")
 		e.idp.FailUserInfo(true)
@@ -367,17 +367,17 @@ func TestLoginClaims(t *testing.T) {
 		}
 	})
 	t.Run("missing user claim", func(t *testing.T) {
-		e := newEnv(t, fakeidp.Options{})
+		e := newEnv(t, loginidp.Options{})
 		e.configure()
 		st := e.startDevice(t, "default")
-		e.idp.Approve("", fakeidp.Account{Subject: "bob"})
+		e.idp.Approve("", loginidp.Account{Subject: "bob"})
 		status, body := e.pollState(t, st)
 		if status != 400 || firstError(body) != `Vault login failed. claim "wlcg.credkey" not found in token` {
 			t.Errorf("login: %d %v", status, body)
 		}
 	})
 	t.Run("groups and JSON pointer mappings", func(t *testing.T) {
-		e := newEnv(t, fakeidp.Options{})
+		e := newEnv(t, loginidp.Options{})
 		e.configure()
 		r := contractRoles()["default"]
 		r["groups_claim"] = "groups"
@@ -400,7 +400,7 @@ func TestLoginClaims(t *testing.T) {
 }
 
 func TestNoTokensInLogsOrErrors(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	e.configure()
 	r := contractRoles()["default"]
 	r["oauth2_metadata"] = "access_token,id_token,refresh_token"
@@ -431,7 +431,7 @@ func TestNoTokensInLogsOrErrors(t *testing.T) {
 
 	// an IdP error echoing the secret does not leak it into the error
 	st = e.startDevice(t, "default")
-	e.idp.QueueToken(fakeidp.Answer{Status: 401, Body: map[string]any{"error": "invalid_client",
+	e.idp.QueueToken(loginidp.Answer{Status: 401, Body: map[string]any{"error": "invalid_client",
 		"error_description": "bad secret " + e.idp.ClientSecret()}})
 	status, body := e.pollState(t, st)
 	msg := firstError(body)
@@ -441,7 +441,7 @@ func TestNoTokensInLogsOrErrors(t *testing.T) {
 }
 
 func TestIdPStatusErrorIsTyped(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	e.configure()
 	cfg, err := e.b.config(context.Background(), e.storage)
 	if err != nil || cfg == nil {
@@ -451,7 +451,7 @@ func TestIdPStatusErrorIsTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.idp.QueueToken(fakeidp.Answer{Status: 503, Body: map[string]any{"error": "temporarily_unavailable"}})
+	e.idp.QueueToken(loginidp.Answer{Status: 503, Body: map[string]any{"error": "temporarily_unavailable"}})
 	_, err = idp.pollDevice(context.Background(), "dc")
 	var se *IdPStatusError
 	if !errors.As(err, &se) || se.Code != "temporarily_unavailable" || !strings.HasPrefix(se.Status, "503") {
@@ -460,7 +460,7 @@ func TestIdPStatusErrorIsTyped(t *testing.T) {
 }
 
 func TestRenew(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	e.configure()
 	e.mustWrite("role/default", map[string]any{"token_ttl": 3600, "token_max_ttl": 7200})
 	renew := func() (*logical.Response, error) {
@@ -486,10 +486,10 @@ func TestUnverifiedClaimsRejectsGarbage(t *testing.T) {
 			t.Errorf("unverifiedClaims(%q) succeeded", raw)
 		}
 	}
-	e := newEnv(t, fakeidp.Options{})
+	e := newEnv(t, loginidp.Options{})
 	e.configure()
 	st := e.startDevice(t, "default")
-	e.idp.QueueToken(fakeidp.Answer{Body: map[string]any{"access_token": "at", "id_token": "garbage"}})
+	e.idp.QueueToken(loginidp.Answer{Body: map[string]any{"access_token": "at", "id_token": "garbage"}})
 	if status, _ := e.pollState(t, st); status != 500 {
 		t.Errorf("malformed id_token: status %d, want 500", status)
 	}

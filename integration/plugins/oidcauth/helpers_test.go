@@ -12,7 +12,7 @@ import (
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/fakeidp"
+	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/loginidp"
 )
 
 // fakeClock is a settable clock for state expiry tests.
@@ -55,7 +55,7 @@ func (s *syncBuffer) String() string {
 // IdP. It implements contract.Target the way Vault's HTTP layer would.
 type testEnv struct {
 	t       *testing.T
-	idp     *fakeidp.Server
+	idp     *loginidp.Server
 	b       *backend
 	storage logical.Storage
 	clock   *fakeClock
@@ -65,9 +65,9 @@ type testEnv struct {
 	lastAlias string
 }
 
-func newEnv(t *testing.T, opts fakeidp.Options) *testEnv {
+func newEnv(t *testing.T, opts loginidp.Options) *testEnv {
 	t.Helper()
-	idp, err := fakeidp.New(opts)
+	idp, err := loginidp.New(opts)
 	if err != nil {
 		t.Fatalf("starting fake IdP: %v", err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vaultcred/gettoken/integration/plugins/oauthapp/idpfake"
+	"github.com/vaultcred/gettoken/integration/plugins/oauthapp/tokenidp"
 )
 
 // Data key sets (key -> JSON type) of the plugin's answers.
@@ -123,8 +123,8 @@ func lastForm(grant string, want map[string][]string, auth string) func(e *Env, 
 		if auth != "" && req.Auth != auth {
 			return fmt.Errorf("client authentication %q, want %q", req.Auth, auth)
 		}
-		if req.ClientID != idpfake.ClientID {
-			return fmt.Errorf("client_id %q, want %q", req.ClientID, idpfake.ClientID)
+		if req.ClientID != tokenidp.ClientID {
+			return fmt.Errorf("client_id %q, want %q", req.ClientID, tokenidp.ClientID)
 		}
 		for k, raw := range want {
 			var v []string
@@ -142,7 +142,7 @@ func lastForm(grant string, want map[string][]string, auth string) func(e *Env, 
 // exchangeSubjectIs checks the latest exchange used a live token of subject.
 func exchangeSubjectIs(subject string) func(e *Env, _ *Response) error {
 	return func(e *Env, _ *Response) error {
-		req, ok := e.IdP.Last(idpfake.GrantExchange)
+		req, ok := e.IdP.Last(tokenidp.GrantExchange)
 		if !ok {
 			return fmt.Errorf("provider saw no exchange")
 		}
@@ -158,7 +158,7 @@ func exchangeSubjectIs(subject string) func(e *Env, _ *Response) error {
 // rotated by an earlier refresh and the new one stored).
 func refreshUsedRotated(name string) func(e *Env, _ *Response) error {
 	return func(e *Env, _ *Response) error {
-		req, ok := e.IdP.Last(idpfake.GrantRefreshToken)
+		req, ok := e.IdP.Last(tokenidp.GrantRefreshToken)
 		if !ok {
 			return fmt.Errorf("provider saw no refresh")
 		}
@@ -170,10 +170,10 @@ func refreshUsedRotated(name string) func(e *Env, _ *Response) error {
 }
 
 // Cases is the contract, in order. It expects a freshly mounted plugin and
-// a fresh idpfake provider (defaults: access tokens 300 s, exchanged 600 s).
+// a fresh tokenidp provider (defaults: access tokens 300 s, exchanged 600 s).
 func Cases() []Case {
-	exch := idpfake.GrantExchange
-	refr := idpfake.GrantRefreshToken
+	exch := tokenidp.GrantExchange
+	refr := tokenidp.GrantRefreshToken
 	stsQuery := map[string]string{
 		"scopes":          "read:/store,write:/store/alice",
 		"audiences":       "https://a.example,https://b.example",
@@ -284,10 +284,10 @@ func Cases() []Case {
 			Req: Request{Op: Read, Path: aliceSTS, Query: stsQuery}, Status: 200, Keys: stsKeys,
 			Values: map[string]any{"type": "Bearer"}, Save: "xt1", Absent: []string{"at3"},
 			Check: checks(countGrew(exch, 1), expireTimeOK, exchangeSubjectIs("alice"), lastForm(exch, map[string][]string{
-				"grant_type":           {idpfake.GrantExchange},
+				"grant_type":           {tokenidp.GrantExchange},
 				"subject_token":        {"${at3}"},
-				"subject_token_type":   {idpfake.TokenTypeAccess},
-				"requested_token_type": {idpfake.TokenTypeAccess},
+				"subject_token_type":   {tokenidp.TokenTypeAccess},
+				"requested_token_type": {tokenidp.TokenTypeAccess},
 				"scope":                {"read:/store write:/store/alice"},
 				"audience":             {"https://a.example", "https://b.example"},
 				"resource":             nil,

@@ -4,7 +4,7 @@
 // and warnings. The cases are a plain slice of structs run in order against
 // a Client, so the same table drives the plugin in process (Backend) and
 // through a real Vault server (HTTP), both against the scriptable provider
-// of package idpfake.
+// of package tokenidp.
 //
 // In process, the Backend client maps results the way Vault's HTTP layer
 // does: an error response is 400, a nil read is 404 with no errors, a nil
@@ -28,7 +28,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vaultcred/gettoken/integration/plugins/oauthapp/idpfake"
+	"github.com/vaultcred/gettoken/integration/plugins/oauthapp/tokenidp"
 )
 
 // Op is a Vault operation.
@@ -66,16 +66,16 @@ type Client interface {
 // Env is the shared state of one contract run: the provider and the
 // variables that requests and expectations refer to as ${name}.
 type Env struct {
-	IdP  *idpfake.IdP
+	IdP  *tokenidp.IdP
 	Vars map[string]string
 }
 
 // NewEnv returns an Env with vars issuer, client_id and client_secret.
-func NewEnv(idp *idpfake.IdP) *Env {
+func NewEnv(idp *tokenidp.IdP) *Env {
 	return &Env{IdP: idp, Vars: map[string]string{
 		"issuer":        idp.URL(),
-		"client_id":     idpfake.ClientID,
-		"client_secret": idpfake.ClientSecret,
+		"client_id":     tokenidp.ClientID,
+		"client_secret": tokenidp.ClientSecret,
 	}}
 }
 

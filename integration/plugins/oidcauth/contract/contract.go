@@ -5,7 +5,7 @@
 //
 // The same table drives the substitute plugin (package oidcauth) in process
 // and through a real Vault server. To run it through Vault: start a
-// fakeidp.Server, mount the plugin, write Config(idp) to <mount>/config and
+// loginidp.Server, mount the plugin, write Config(idp) to <mount>/config and
 // every Roles() entry to <mount>/role/<name>, then call Run (or RunCases
 // with an adjusted copy of Cases) with a Target whose Write POSTs to
 // /v1/<mount>/<path> and returns the HTTP status and decoded JSON body.
@@ -23,7 +23,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/fakeidp"
+	"github.com/vaultcred/gettoken/integration/plugins/oidcauth/loginidp"
 )
 
 // Target runs one write against the plugin.
@@ -50,14 +50,14 @@ const (
 )
 
 // Account is the user approving device codes.
-var Account = fakeidp.Account{
+var Account = loginidp.Account{
 	Subject: "alice-sub",
 	Claims:  map[string]any{"wlcg.credkey": "alice", "email": "alice@example.org"},
 }
 
 // Config is the mount config htvault-config writes, for idp. A TLS idp
 // needs oidc_discovery_ca_pem added by the caller.
-func Config(idp *fakeidp.Server) map[string]any {
+func Config(idp *loginidp.Server) map[string]any {
 	return map[string]any{
 		"oidc_discovery_url": idp.URL(),
 		"oidc_client_id":     idp.ClientID(),
@@ -107,9 +107,9 @@ type Auth struct {
 type Step struct {
 	// DeviceAnswers are queued on the IdP's device authorization endpoint
 	// before the request ("$IDP" in string values is the IdP URL).
-	DeviceAnswers []fakeidp.Answer
+	DeviceAnswers []loginidp.Answer
 	// TokenAnswers are queued on the IdP's token endpoint.
-	TokenAnswers []fakeidp.Answer
+	TokenAnswers []loginidp.Answer
 	// Approve approves the latest device code for Account first.
 	Approve bool
 	// Deny denies the latest device code first.
@@ -138,7 +138,7 @@ type Step struct {
 	// WantAuth is the login result; nil means no auth in the answer.
 	WantAuth *Auth
 	// CheckIdP inspects what the IdP received (optional).
-	CheckIdP func(t *testing.T, idp *fakeidp.Server)
+	CheckIdP func(t *testing.T, idp *loginidp.Server)
 }
 
 // Case is a named sequence of steps.
@@ -171,7 +171,7 @@ func PollExpect(status int, errText string) Step {
 
 // LastForm returns the form of the IdP's latest request to path, values
 // joined with ",". It fails the test when there was none.
-func LastForm(t *testing.T, idp *fakeidp.Server, path string) map[string]string {
+func LastForm(t *testing.T, idp *loginidp.Server, path string) map[string]string {
 	t.Helper()
 	reqs := idp.RequestsTo(path)
 	if len(reqs) == 0 {
@@ -205,7 +205,7 @@ func Cases() []Case {
 				s.WantValues = map[string]string{"poll_interval": "3"}
 				s.WantPrefix = map[string]string{"auth_url": "$IDP/device?user_code="}
 				s.WantAbsent = []string{"user_code"}
-				s.CheckIdP = func(t *testing.T, idp *fakeidp.Server) {
+				s.CheckIdP = func(t *testing.T, idp *loginidp.Server) {
 					got := LastForm(t, idp, "/device/auth")
 					want := map[string]string{"client_id": idp.ClientID(), "client_secret": idp.ClientSecret(),
 						"scope": "openid profile offline_access"}
@@ -222,7 +222,7 @@ func Cases() []Case {
 			Name: "auth_url without verification_uri_complete returns verification_uri and user_code",
 			Steps: []Step{func() Step {
 				s := AuthURLStep("default")
-				s.DeviceAnswers = []fakeidp.Answer{{Body: map[string]any{
+				s.DeviceAnswers = []loginidp.Answer{{Body: map[string]any{
 					"device_code": "dc-scripted", "user_code": "WDJB-MJHT",
 					"verification_uri": "$IDP/device", "expires_in": 600, "interval": 9}}}
 				s.WantTypes["user_code"] = "string"
@@ -234,7 +234,7 @@ func Cases() []Case {
 			Name: "poll_interval falls back to the IdP interval",
 			Steps: []Step{func() Step {
 				s := AuthURLStep("nointerval")
-				s.DeviceAnswers = []fakeidp.Answer{{Body: map[string]any{
+				s.DeviceAnswers = []loginidp.Answer{{Body: map[string]any{
 					"device_code": "dc-scripted-2", "user_code": "AAAA-BBBB", "verification_uri": "$IDP/device",
 					"verification_uri_complete": "$IDP/device?user_code=AAAA-BBBB", "expires_in": 600, "interval": 7}}}
 				s.WantValues = map[string]string{"poll_interval": "7", "auth_url": "$IDP/device?user_code=AAAA-BBBB"}
@@ -264,7 +264,7 @@ func Cases() []Case {
 				AuthURLStep("default"),
 				func() Step {
 					s := PollExpect(400, "authorization_pending")
-					s.CheckIdP = func(t *testing.T, idp *fakeidp.Server) {
+					s.CheckIdP = func(t *testing.T, idp *loginidp.Server) {
 						got := LastForm(t, idp, "/token")
 						if got["grant_type"] != "urn:ietf:params:oauth:grant-type:device_code" ||
 							got["client_id"] != idp.ClientID() || got["client_secret"] != idp.ClientSecret() ||
@@ -276,7 +276,7 @@ func Cases() []Case {
 				}(),
 				func() Step {
 					s := PollExpect(400, "slow_down")
-					s.TokenAnswers = []fakeidp.Answer{{Status: 400, Body: map[string]any{"error": "slow_down"}}}
+					s.TokenAnswers = []loginidp.Answer{{Status: 400, Body: map[string]any{"error": "slow_down"}}}
 					return s
 				}(),
 				PollExpect(400, "authorization_pending"),
@@ -300,7 +300,7 @@ func Cases() []Case {
 				AuthURLStep("default"),
 				func() Step {
 					s := PollExpect(400, "authorization failed: expired_token")
-					s.TokenAnswers = []fakeidp.Answer{{Status: 400, Body: map[string]any{"error": "expired_token"}}}
+					s.TokenAnswers = []loginidp.Answer{{Status: 400, Body: map[string]any{"error": "expired_token"}}}
 					return s
 				}(),
 			},
@@ -311,7 +311,7 @@ func Cases() []Case {
 				AuthURLStep("default"),
 				func() Step {
 					s := PollExpect(500, ErrIdPUnavailable)
-					s.TokenAnswers = []fakeidp.Answer{{Status: 503, Body: map[string]any{"error": "temporarily_unavailable"}}}
+					s.TokenAnswers = []loginidp.Answer{{Status: 503, Body: map[string]any{"error": "temporarily_unavailable"}}}
 					return s
 				}(),
 				PollExpect(400, ErrExpiredState),
@@ -335,7 +335,7 @@ func Cases() []Case {
 				AuthURLStep("default"),
 				func() Step {
 					s := PollExpect(400, "Token verification failed. No id_token found in response.")
-					s.TokenAnswers = []fakeidp.Answer{{Body: map[string]any{"access_token": "at-x", "token_type": "Bearer", "refresh_token": "rt-x"}}}
+					s.TokenAnswers = []loginidp.Answer{{Body: map[string]any{"access_token": "at-x", "token_type": "Bearer", "refresh_token": "rt-x"}}}
 					return s
 				}(),
 			},
@@ -463,23 +463,23 @@ func substitute(v any, vars map[string]string) any {
 }
 
 // Run runs every case of Cases against target, using idp for scripting.
-func Run(t *testing.T, target Target, idp *fakeidp.Server) {
+func Run(t *testing.T, target Target, idp *loginidp.Server) {
 	t.Helper()
 	RunCases(t, target, idp, Cases())
 }
 
 // RunCases runs cases in order against target, one subtest each.
-func RunCases(t *testing.T, target Target, idp *fakeidp.Server, cases []Case) {
+func RunCases(t *testing.T, target Target, idp *loginidp.Server, cases []Case) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			vars := map[string]string{"$nonce": Nonce, "$IDP": idp.URL(), "$state": ""}
 			for i, s := range c.Steps {
 				for _, a := range s.DeviceAnswers {
-					idp.QueueDevice(fakeidp.Answer{Status: a.Status, Body: substitute(a.Body, vars).(map[string]any)})
+					idp.QueueDevice(loginidp.Answer{Status: a.Status, Body: substitute(a.Body, vars).(map[string]any)})
 				}
 				for _, a := range s.TokenAnswers {
-					idp.QueueToken(fakeidp.Answer{Status: a.Status, Body: substitute(a.Body, vars).(map[string]any)})
+					idp.QueueToken(loginidp.Answer{Status: a.Status, Body: substitute(a.Body, vars).(map[string]any)})
 				}
 				if s.Approve && !idp.Approve("", Account) {
 					t.Fatalf("step %d: no device code to approve", i)

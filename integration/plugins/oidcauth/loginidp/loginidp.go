@@ -1,5 +1,9 @@
-// Package fakeidp is a small scripted OpenID provider for tests of the
-// substitute oidc auth plugin (package oidcauth). It serves discovery, JWKS,
+// Package loginidp is a small scripted OpenID provider for the login side
+// of OIDC, for tests of the substitute oidc auth plugin (package oidcauth):
+// a user approves a device or authorization code, and the plugin gets an
+// RS256 ID token over TLS. (Its sibling oauthapp/tokenidp is the other
+// side: a token endpoint for refresh, code redemption and token exchange,
+// with no user in the loop.) It serves discovery, JWKS,
 // RFC 8628 device authorization, the token endpoint (device_code and
 // authorization_code with PKCE S256), a code-flow authorization endpoint
 // and userinfo, and records every request it receives.
@@ -14,7 +18,7 @@
 // secrets and tokens so tests can assert on them, and must never be used
 // outside tests. It lives in a non-test package so that the integration tests
 // (which run the plugin inside a real Vault server) can start the same IdP.
-package fakeidp
+package loginidp
 
 import (
 	"crypto/rand"
@@ -135,12 +139,12 @@ func New(opts Options) (*Server, error) {
 	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		return nil, fmt.Errorf("fakeidp: generating key: %w", err)
+		return nil, fmt.Errorf("loginidp: generating key: %w", err)
 	}
 	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
 	if err != nil {
-		return nil, fmt.Errorf("fakeidp: creating signer: %w", err)
+		return nil, fmt.Errorf("loginidp: creating signer: %w", err)
 	}
 	s := &Server{
 		opts:         opts,
@@ -482,7 +486,7 @@ func (s *Server) IDToken(acct Account, nonce string) (string, error) {
 	}
 	raw, err := jwt.Signed(s.sig).Claims(claims).Serialize()
 	if err != nil {
-		return "", fmt.Errorf("fakeidp: signing id token: %w", err)
+		return "", fmt.Errorf("loginidp: signing id token: %w", err)
 	}
 	return raw, nil
 }

@@ -1,14 +1,17 @@
-// Package idpfake is a scriptable OpenID provider for testing the oauthapp
-// substitute plugin: OIDC discovery, a JWKS with one ES256 key, and a token
-// endpoint serving the refresh_token, authorization_code and RFC 8693
-// token-exchange grants with strict refresh-token rotation.
+// Package tokenidp is a scriptable OpenID provider's token side, for
+// testing the oauthapp substitute plugin, which holds users' refresh tokens
+// and trades them for access tokens with no user in the loop. (Its sibling
+// oidcauth/loginidp is the login side: device and authorization-code
+// approval by a user.) It serves OIDC discovery, a JWKS with one ES256
+// key, and a token endpoint serving the refresh_token, authorization_code
+// and RFC 8693 token-exchange grants with strict refresh-token rotation.
 //
 // It records every token request (grant, form, client authentication style)
 // so that tests can assert exactly what the plugin sent, and it can be told to
 // fail or hang the next request of a grant. It listens on plain HTTP on
 // 127.0.0.1, so a Vault server running the plugin on the same machine can
 // reach it too.
-package idpfake
+package tokenidp
 
 import (
 	"crypto/ecdsa"
@@ -109,11 +112,11 @@ type IdP struct {
 func New() (*IdP, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("idpfake: generating signing key: %w", err)
+		return nil, fmt.Errorf("tokenidp: generating signing key: %w", err)
 	}
 	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("idpfake: generating second key: %w", err)
+		return nil, fmt.Errorf("tokenidp: generating second key: %w", err)
 	}
 	i := &IdP{
 		key:          key,
@@ -477,7 +480,7 @@ func (i *IdP) idToken(subject string, mode IDTokenMode) (string, error) {
 	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1")
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, opts)
 	if err != nil {
-		return "", fmt.Errorf("idpfake: signer: %w", err)
+		return "", fmt.Errorf("tokenidp: signer: %w", err)
 	}
 	now := time.Now()
 	payload, err := json.Marshal(map[string]any{
@@ -485,11 +488,11 @@ func (i *IdP) idToken(subject string, mode IDTokenMode) (string, error) {
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	})
 	if err != nil {
-		return "", fmt.Errorf("idpfake: claims: %w", err)
+		return "", fmt.Errorf("tokenidp: claims: %w", err)
 	}
 	jws, err := signer.Sign(payload)
 	if err != nil {
-		return "", fmt.Errorf("idpfake: sign: %w", err)
+		return "", fmt.Errorf("tokenidp: sign: %w", err)
 	}
 	return jws.CompactSerialize()
 }
