@@ -26,8 +26,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/spnego"
 )
 
-// A real MIT KDC (Debian krb5-kdc) in a temporary directory, as described in
-// the vault-server spec §2d. host/localhost has +no_auth_data_required (no
+// A real MIT KDC (Debian krb5-kdc) in a temporary directory, configured as
+// the integration stack's KDC (integration/stack/kdc.go). host/localhost has +no_auth_data_required (no
 // PAC, so gokrb5 acceptors work); host/pac.localhost does not.
 
 const (

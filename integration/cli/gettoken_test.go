@@ -180,8 +180,9 @@ func TestExchangeMode(t *testing.T) {
 	}
 }
 
-// TestHTCondorStdoutContract is htgettoken.md §11.1: condor_vault_storer
-// counts stdout lines; the vault token line comes before the URL.
+// TestHTCondorStdoutContract checks what the bash condor_vault_storer
+// relies on: it counts htgettoken's stdout lines, and the vault token line
+// comes before the URL.
 func TestHTCondorStdoutContract(t *testing.T) {
 	u := newUser(t)
 	u.login("alice")

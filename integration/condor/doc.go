@@ -6,7 +6,7 @@
 //     root, listens on the Unix socket CREDD_SOCKET (mode 0666),
 //     authenticates each client by SO_PEERCRED and carries out STORE_CRED
 //     for OAuth credentials on SEC_CREDENTIAL_DIRECTORY_OAUTH exactly as
-//     the real credd does (condor.md §2, §4.6, §4.8): user directory 0700,
+//     the real credd does (HTCondor 25.x, store_cred.cpp): user directory 0700,
 //     <name>.top written as <name>.top.tmp (0600, root) then renamed, bytes
 //     verbatim or re-serialised with scopes/audience for -S/-A,
 //     TRUSTED_VAULT_HOSTS, the name rules, CRED_SUPER_USERS, the .mark
@@ -57,11 +57,11 @@
 //   - CredSorter is not implemented: every name is treated as a Vault/.top
 //     credential unless -P is given (then <name>.use is written, and the
 //     answer is its mtime). A query finding only <name>.use succeeds (as
-//     condor.md §4.8 states) whatever the name's type.
+//     the real credd does) whatever the name's type.
 //   - A successful query answers with the .use mtime, so the tool prints
 //     "A credential was stored on <date> and is valid."; a pending query
 //     prints "A credential was stored on <date of .top> and is waiting for
-//     processing." (condor.md §4.8 wording; the 24.x code printed no date).
+//     processing." (the 25.x wording; the 24.x code printed no date).
 //   - -S/-A re-serialisation uses Go's encoder: keys sorted, two-space
 //     indent, "/" not escaped, final newline (HTCondor's ClassAd unparser
 //     may order or escape differently; the spec leaves order unspecified).

@@ -1,6 +1,6 @@
 // Package contract is the oidc/auth_url + oidc/poll contract of OpenBao's
-// oidc auth plugin as htgettoken sees it (spec vault-server.md §1.5,
-// §1.11), as data: for each request the HTTP status, errors[0], the data
+// oidc auth plugin as htgettoken sees it (the device-flow requests and
+// answers of OpenBao's plugin as htvault-config sets it up), as data: for each request the HTTP status, errors[0], the data
 // keys with their JSON types and selected values, and the login result.
 //
 // The same table drives the substitute plugin (package oidcauth) in process
@@ -66,7 +66,7 @@ func Config(idp *loginidp.Server) map[string]any {
 	}
 }
 
-// Roles are htvault-config style roles (§1.4): "default" and
+// Roles are htvault-config style roles: "default" and
 // "nointerval" (no poll_interval). Each call returns fresh maps.
 func Roles() map[string]map[string]any {
 	base := func() map[string]any {
