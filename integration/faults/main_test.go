@@ -71,17 +71,21 @@ func setupVault(e *harness.Env) (func(), error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var err error
-	fix, err = makeFixture(ctx, e.Stack, e.Stack.Vault.Admin)
+	fix, err = makeFixture(ctx, e.Stack.Vault.Admin, func(ctx context.Context) (*vaultapi.Secret, error) {
+		return e.Stack.Login(ctx, "default", "default", stack.Alice.Name)
+	})
 	return func() {}, err
 }
 
-func makeFixture(ctx context.Context, s *stack.Stack, admin *vaultapi.Client) (vaultFixture, error) {
+// makeFixture logs in with login and stores the refresh token through
+// admin under ncreds paths, with a token that may read them.
+func makeFixture(ctx context.Context, admin *vaultapi.Client, login func(context.Context) (*vaultapi.Secret, error)) (vaultFixture, error) {
 	var f vaultFixture
 	if err := admin.Sys().PutPolicyWithContext(ctx, "faults", `path "secret/oauth/creds/default/*" { capabilities = ["read"] }
 path "auth/token/lookup-self" { capabilities = ["read"] }`); err != nil {
 		return f, err
 	}
-	sec, err := s.Login(ctx, "default", "default", stack.Alice.Name)
+	sec, err := login(ctx)
 	if err != nil {
 		return f, err
 	}

@@ -30,6 +30,7 @@ type credSite struct {
 	proc              *stack.Proc
 	mon               *monitor
 	starts            int
+	wrap              []string
 }
 
 // siteOptions shape a credSite.
@@ -47,6 +48,9 @@ type siteOptions struct {
 	// exist).
 	creddir string
 	env     []string
+	// wrap is prepended to the credmon's command line (e.g. a private
+	// mount namespace with its own /etc/hosts).
+	wrap []string
 }
 
 func newCredSite(t *testing.T, o siteOptions) *credSite {
@@ -66,7 +70,7 @@ func newCredSite(t *testing.T, o siteOptions) *credSite {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	s := &credSite{t: t, dir: dir, creddir: o.creddir, log: filepath.Join(dir, "CredmonOauthLog"), old: map[string][]byte{},
-		secrets: []string{o.fixture.token}}
+		secrets: []string{o.fixture.token}, wrap: o.wrap}
 	if s.creddir == "" {
 		s.creddir = filepath.Join(dir, "oauth_credentials")
 		if err := os.Mkdir(s.creddir, 0o770); err != nil {
@@ -127,8 +131,8 @@ func oldToken(user string, exp int64) []byte {
 func (s *credSite) start() {
 	s.t.Helper()
 	s.starts++
-	p, err := stack.StartProc(s.dir, fmt.Sprintf("credmon-%d", s.starts), s.env, s.dir,
-		filepath.Join(env.Bin, "condor_credmon_vault"), "-c", s.creddir, "-l", s.log)
+	argv := append(append([]string{}, s.wrap...), filepath.Join(env.Bin, "condor_credmon_vault"), "-c", s.creddir, "-l", s.log)
+	p, err := stack.StartProc(s.dir, fmt.Sprintf("credmon-%d", s.starts), s.env, s.dir, argv...)
 	if err != nil {
 		s.t.Fatal(err)
 	}

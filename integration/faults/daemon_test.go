@@ -1,0 +1,240 @@
+package faults
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestCredmonSIGKILLMidPassThenRestart kills the credmon (SIGKILL, as the
+// OOM killer or a machine's crash would) a fifth into a pass and starts it
+// again: nothing partial, no temporary file left once the new one's pass
+// is over, every credential current.
+func TestCredmonSIGKILLMidPassThenRestart(t *testing.T) {
+	p := startProxy(t, vaultTarget(), 10*time.Millisecond)
+	s := newCredSite(t, siteOptions{users: passUsers, base: proxyBase(p)})
+	s.start()
+	s.waitLog("a fifth of the pass", 60*time.Second, s.successes, passUsers/5)
+	before := s.successes()
+	syscall.Kill(-s.proc.Pid(), syscall.SIGKILL)
+	<-s.proc.Done()
+	if before >= passUsers {
+		t.Fatal("the pass was over before the kill")
+	}
+	t0 := time.Now()
+	complete := filepath.Join(s.creddir, "CREDMON_COMPLETE")
+	os.Remove(complete)
+	s.start()
+	rec := s.waitRecovered(t0, 2*time.Minute)
+	if !waitUntil(30*time.Second, func() bool { _, err := os.Stat(complete); return err == nil }) {
+		t.Error("no CREDMON_COMPLETE after the restart")
+	}
+	lost, partial := s.finish(1)
+	record(t, row{Scenario: "credmon: SIGKILL mid-pass, then restart", Requests: s.refreshes(), Failures: s.failures(),
+		Lost: lost, Partial: partial, Recovery: rec, Note: "restart to every credential current"})
+}
+
+// TestCredmonSIGHUPStorm sends 1,000 SIGHUPs within about a second to a
+// credmon whose credentials are all current: it must survive, refresh
+// nothing that is not due, and still serve a re-stored .top at once.
+func TestCredmonSIGHUPStorm(t *testing.T) {
+	s := newCredSite(t, siteOptions{users: 100, base: "https://localhost" + vaultTarget()[strings.LastIndexByte(vaultTarget(), ':'):]})
+	s.start()
+	s.waitRecovered(time.Now(), time.Minute)
+	complete := filepath.Join(s.creddir, "CREDMON_COMPLETE")
+	if !waitUntil(30*time.Second, func() bool { _, err := os.Stat(complete); return err == nil }) {
+		t.Fatal("no CREDMON_COMPLETE")
+	}
+	refreshed := s.successes()
+	t0 := time.Now()
+	for i := 0; i < 1000; i++ {
+		if err := syscall.Kill(s.proc.Pid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // the storm's rate: 1,000 in about a second
+	}
+	storm := time.Since(t0)
+	// Re-store one user's .top (same bytes, new inode, as the credd does):
+	// its .use is rewritten without waiting for anything.
+	u := s.users[0]
+	top := filepath.Join(s.creddir, u, "default.top")
+	b, _ := os.ReadFile(top)
+	old, _ := os.ReadFile(s.use(u))
+	t1 := time.Now()
+	os.WriteFile(top+".tmp", b, 0o600)
+	os.Rename(top+".tmp", top)
+	if !waitUntil(30*time.Second, func() bool {
+		n, err := os.ReadFile(s.use(u))
+		return err == nil && string(n) != string(old)
+	}) {
+		t.Fatal("a re-stored .top was not served after the storm")
+	}
+	rec := time.Since(t1)
+	if n := s.successes() - refreshed; n > 1 {
+		t.Errorf("%d refreshes during the storm, want only the re-stored one", n)
+	}
+	lost, partial := s.finish(0)
+	record(t, row{Scenario: fmt.Sprintf("credmon: 1,000 SIGHUPs in %.1f s", storm.Seconds()), Requests: 1000, Failures: 0,
+		Lost: lost, Partial: partial, Recovery: rec, Note: "a re-stored .top served after the storm"})
+}
+
+// TestCredmonENOSPC runs the credmon over a credential directory on a
+// small tmpfs that is full: refreshes fail, the old .use files stay, and
+// once space is freed every credential becomes current.
+func TestCredmonENOSPC(t *testing.T) {
+	needRoot(t)
+	dir, err := os.MkdirTemp("", "faults-tmpfs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size=1m,mode=0770"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	const users = 50
+	s := newCredSite(t, siteOptions{users: users, base: "https://localhost" + vaultTarget()[strings.LastIndexByte(vaultTarget(), ':'):], creddir: dir})
+	filler := filepath.Join(dir, "filler")
+	fill(t, filler)
+	s.start()
+	s.waitLog("refreshes failing on the full disk", time.Minute, s.failures, users)
+	if !strings.Contains(readText(s.log), "no space left on device") {
+		t.Error("the failures do not say the disk is full")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	rec := s.waitRecovered(t0, 2*time.Minute)
+	lost, partial := s.finish(0)
+	record(t, row{Scenario: "credmon: ENOSPC on the credential directory", Requests: s.refreshes(), Failures: s.failures(),
+		Lost: lost, Partial: partial, Recovery: rec, Note: "back-off (30 s + jitter) after space is freed"})
+}
+
+// fill writes path until the file system is full.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return
+			}
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCredmonTopReplacedWhileRefreshing replaces a user's .top 100 times
+// (atomically, as the credd stores one) while the credmon refreshes it
+// through a slow Vault: the .use is whole at every observation and the
+// last one is written after the last replacement.
+func TestCredmonTopReplacedWhileRefreshing(t *testing.T) {
+	p := startProxy(t, vaultTarget(), 20*time.Millisecond)
+	s := newCredSite(t, siteOptions{users: 5, base: proxyBase(p)})
+	s.start()
+	s.waitRecovered(time.Now(), time.Minute)
+	u := s.users[0]
+	top := filepath.Join(s.creddir, u, "default.top")
+	var last time.Time
+	for i := 0; i < 100; i++ {
+		b := fmt.Sprintf("{\n  \"vault_token\": \"%s\",\n  \"vault_url\": \"%s/v1/%s\"\n}\n", fix.token, proxyBase(p), fix.paths[i%len(fix.paths)])
+		if err := os.WriteFile(top+".tmp", []byte(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(top+".tmp", top); err != nil {
+			t.Fatal(err)
+		}
+		last = time.Now()
+		time.Sleep(10 * time.Millisecond) // the replacement rate, not synchronisation
+	}
+	var rec time.Duration
+	if !waitUntil(time.Minute, func() bool {
+		fi, err := os.Stat(s.use(u))
+		if err == nil && fi.ModTime().After(last) && s.current(u) {
+			rec = time.Since(last)
+			return true
+		}
+		return false
+	}) {
+		t.Fatal("no .use written after the last replacement")
+	}
+	lost, partial := s.finish(0)
+	record(t, row{Scenario: "credmon: a .top replaced 100 times while refreshed", Requests: s.refreshes(), Failures: s.failures(),
+		Lost: lost, Partial: partial, Recovery: rec, Note: "last replacement to its .use"})
+}
+
+// TestCredmonManyUsersSomeBad runs a first pass over bigUsers users of
+// which 1 % have a bad file (not JSON, a FIFO, a symlink, too big, a
+// directory): the good ones all become current, the bad ones get no
+// .use, and the pass completes.
+func TestCredmonManyUsersSomeBad(t *testing.T) {
+	s := newCredSite(t, siteOptions{users: bigUsers, concurrency: 32,
+		base: "https://localhost" + vaultTarget()[strings.LastIndexByte(vaultTarget(), ':'):]})
+	s.mon.stop() // reading 10,000 files every 50 ms would be the load
+	kinds := []func(string) error{
+		func(p string) error { return os.WriteFile(p, []byte("{not json"), 0o600) },
+		func(p string) error { return syscall.Mkfifo(p, 0o600) },
+		func(p string) error { return os.Symlink("/etc/shadow", p) },
+		func(p string) error {
+			return os.WriteFile(p, []byte(`{"vault_token":"`+strings.Repeat("x", 1<<20)+`"}`), 0o600)
+		},
+		func(p string) error { return os.Mkdir(p, 0o700) },
+	}
+	var good []string
+	bad := 0
+	for i, u := range s.users {
+		if i%100 != 7 {
+			good = append(good, u)
+			continue
+		}
+		top := filepath.Join(s.creddir, u, "default.top")
+		os.Remove(top)
+		os.Remove(s.use(u))
+		if err := kinds[bad%len(kinds)](top); err != nil {
+			t.Fatal(err)
+		}
+		bad++
+	}
+	badUsers := s.users
+	s.users = good
+	t0 := time.Now()
+	s.start()
+	complete := filepath.Join(s.creddir, "CREDMON_COMPLETE")
+	if !waitUntil(5*time.Minute, func() bool { _, err := os.Stat(complete); return err == nil || s.proc.Exited() }) || s.proc.Exited() {
+		t.Fatal("the first pass did not complete")
+	}
+	pass := time.Since(t0)
+	rec := s.waitRecovered(t0, time.Minute)
+	for i, u := range badUsers {
+		if i%100 == 7 {
+			if _, err := os.Lstat(s.use(u)); err == nil {
+				t.Errorf("%s got a .use from a bad .top", u)
+			}
+		}
+	}
+	// The monitor is off here: check every good .use once.
+	partial := 0
+	for _, u := range good {
+		b, err := os.ReadFile(s.use(u))
+		if _, ok := wholeToken(b); err != nil || !ok {
+			partial++
+		}
+	}
+	lost, p2 := s.finish(0)
+	record(t, row{Scenario: fmt.Sprintf("credmon: %d users, %d bad files, first pass", bigUsers, bad), Requests: s.refreshes(), Failures: s.failures(),
+		Lost: lost, Partial: partial + p2, Recovery: rec, Note: fmt.Sprintf("the whole pass (CREDMON_COMPLETE after %.1f s)", pass.Seconds())})
+}
+
+// bigUsers is the issue's 10,000 users.
+const bigUsers = 10000
