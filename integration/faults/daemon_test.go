@@ -16,6 +16,7 @@ import (
 // again: nothing partial, no temporary file left once the new one's pass
 // is over, every credential current.
 func TestCredmonSIGKILLMidPassThenRestart(t *testing.T) {
+	t.Parallel() // only needs Vault up: runs after the tests that stop or freeze parts of the stack
 	p := startProxy(t, vaultTarget(), 10*time.Millisecond)
 	s := newCredSite(t, siteOptions{users: passUsers, base: proxyBase(p)})
 	s.start()
@@ -43,6 +44,7 @@ func TestCredmonSIGKILLMidPassThenRestart(t *testing.T) {
 // credmon whose credentials are all current: it must survive, refresh
 // nothing that is not due, and still serve a re-stored .top at once.
 func TestCredmonSIGHUPStorm(t *testing.T) {
+	t.Parallel() // only needs Vault up: runs after the tests that stop or freeze parts of the stack
 	s := newCredSite(t, siteOptions{users: 100, base: "https://localhost" + vaultTarget()[strings.LastIndexByte(vaultTarget(), ':'):]})
 	s.start()
 	s.waitRecovered(time.Now(), time.Minute)
@@ -87,6 +89,7 @@ func TestCredmonSIGHUPStorm(t *testing.T) {
 // small tmpfs that is full: refreshes fail, the old .use files stay, and
 // once space is freed every credential becomes current.
 func TestCredmonENOSPC(t *testing.T) {
+	t.Parallel() // only needs Vault up: runs after the tests that stop or freeze parts of the stack
 	needRoot(t)
 	dir, err := os.MkdirTemp("", "faults-tmpfs-")
 	if err != nil {
@@ -140,6 +143,7 @@ func fill(t *testing.T, path string) {
 // through a slow Vault: the .use is whole at every observation and the
 // last one is written after the last replacement.
 func TestCredmonTopReplacedWhileRefreshing(t *testing.T) {
+	t.Parallel() // only needs Vault up: runs after the tests that stop or freeze parts of the stack
 	p := startProxy(t, vaultTarget(), 20*time.Millisecond)
 	s := newCredSite(t, siteOptions{users: 5, base: proxyBase(p)})
 	s.start()
@@ -179,6 +183,7 @@ func TestCredmonTopReplacedWhileRefreshing(t *testing.T) {
 // directory): the good ones all become current, the bad ones get no
 // .use, and the pass completes.
 func TestCredmonManyUsersSomeBad(t *testing.T) {
+	t.Parallel() // only needs Vault up: runs after the tests that stop or freeze parts of the stack
 	s := newCredSite(t, siteOptions{users: bigUsers, concurrency: 32,
 		base: "https://localhost" + vaultTarget()[strings.LastIndexByte(vaultTarget(), ':'):]})
 	s.mon.stop() // reading 10,000 files every 50 ms would be the load

@@ -86,12 +86,12 @@ func startHA(t *testing.T) *haEnv {
 	s := env.Stack
 	if err := stack.Configure(ctx, first.Admin, s.Issuers, stack.ConfigureOptions{
 		Keytab: s.KDC.Keytab, ServiceAccount: stack.ServicePrincipal, LDAPURL: s.LDAP.URL, PolicyDomain: stack.Realm,
-		PollInterval: 1, ServiceAddr: first.Addr, NoPACMount: stack.NoPACMount, NoPACServiceAccount: stack.NoPACServicePrincipal,
+		PollInterval: 1, ServiceAddr: h.localAddr(), NoPACMount: stack.NoPACMount, NoPACServiceAccount: stack.NoPACServicePrincipal,
 	}); err != nil {
 		t.Fatalf("configure the cluster: %v", err)
 	}
 	h.fix, err = makeFixture(ctx, first.Admin, func(ctx context.Context) (*vaultapi.Secret, error) {
-		cl, err := h.client(first.Addr, "")
+		cl, err := h.client(h.localAddr(), "")
 		if err != nil {
 			return nil, err
 		}
@@ -110,6 +110,10 @@ func startHA(t *testing.T) *haEnv {
 	t.Logf("3-node raft cluster up and configured in %v", time.Since(t0).Round(time.Millisecond))
 	return h
 }
+
+// localAddr is the first node by a name its certificate carries, the
+// address the oidc roles' redirect URI names (logins go there).
+func (h *haEnv) localAddr() string { return fmt.Sprintf("https://localhost:%d", h.c.Port) }
 
 func (h *haEnv) client(addr, token string) (*vaultapi.Client, error) {
 	cfg := vaultapi.DefaultConfig()
@@ -211,6 +215,7 @@ func untilSuccess(t *testing.T, timeout time.Duration, run func() harness.Result
 // credmon pass of haUsers users, during gettoken and during the storer,
 // restarting the killed node between scenarios.
 func TestVaultHA(t *testing.T) {
+	t.Parallel() // its own cluster: runs after the tests that stop or freeze parts of the stack
 	needRoot(t)
 	h := startHA(t)
 

@@ -106,7 +106,9 @@ func TestCredmonIdPDownDuringOAuthRefresh(t *testing.T) {
 	s := newCredSite(t, siteOptions{users: users, base: "https://localhost" + vaultTarget()[len("127.0.0.1"):],
 		// An hour-long token never has 3,590 s left: Vault refreshes it
 		// at the IdP on every read.
-		env: []string{"_CONDOR_CREDMON_OAUTH_TOKEN_MINIMUM=3590"}})
+		env: []string{"_CONDOR_CREDMON_OAUTH_TOKEN_MINIMUM=3590"},
+		// All at once: each refresh waits out the IdP timeout (30 s).
+		concurrency: users})
 	thaw := freeze(t, env.Stack.IdP.Proc)
 	s.start()
 	s.waitLog("refreshes failing with the IdP down", 2*time.Minute, s.failures, users)
