@@ -164,9 +164,8 @@ func TestStorerVaultFaults(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cnd, err := condor.Start(ctx, dir, env.Stack.LogDir, map[string]string{
+	// The credd lives as long as the context given to Start.
+	cnd, err := condor.Start(context.Background(), dir, env.Stack.LogDir, map[string]string{
 		"SEC_CREDENTIAL_GETTOKEN_OPTS": "-a localhost:" + port + " --cafile " + env.CAFile,
 	})
 	if err != nil {

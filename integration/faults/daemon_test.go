@@ -86,8 +86,10 @@ func TestCredmonSIGHUPStorm(t *testing.T) {
 }
 
 // TestCredmonENOSPC runs the credmon over a credential directory on a
-// small tmpfs that is full: refreshes fail, the old .use files stay, and
-// once space is freed every credential becomes current.
+// small tmpfs: once it is serving, the disk fills up and every .top is
+// stored again (renamed in, which needs no space), so every credential
+// is due; the refreshes fail, the old .use files stay, and once space is
+// freed every credential becomes current.
 func TestCredmonENOSPC(t *testing.T) {
 	t.Parallel() // only needs Vault up: runs after the tests that stop or freeze parts of the stack
 	needRoot(t)
@@ -101,10 +103,28 @@ func TestCredmonENOSPC(t *testing.T) {
 	}
 	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
 	const users = 50
-	s := newCredSite(t, siteOptions{users: users, base: "https://localhost" + vaultTarget()[strings.LastIndexByte(vaultTarget(), ':'):], creddir: dir})
+	s := newCredSite(t, siteOptions{users: users, base: "https://localhost" + vaultTarget()[strings.LastIndexByte(vaultTarget(), ':'):],
+		creddir: dir, fresh: true})
+	complete := filepath.Join(dir, "CREDMON_COMPLETE")
+	s.start()
+	if !waitUntil(30*time.Second, func() bool { _, err := os.Stat(complete); return err == nil }) {
+		t.Fatal("no CREDMON_COMPLETE")
+	}
+	for _, u := range s.users {
+		top := filepath.Join(dir, u, "default.top")
+		b, _ := os.ReadFile(top)
+		if err := os.WriteFile(top+".new", b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	filler := filepath.Join(dir, "filler")
 	fill(t, filler)
-	s.start()
+	for _, u := range s.users {
+		top := filepath.Join(dir, u, "default.top")
+		if err := os.Rename(top+".new", top); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.waitLog("refreshes failing on the full disk", time.Minute, s.failures, users)
 	if !strings.Contains(readText(s.log), "no space left on device") {
 		t.Error("the failures do not say the disk is full")

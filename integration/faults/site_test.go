@@ -48,6 +48,9 @@ type siteOptions struct {
 	// exist).
 	creddir string
 	env     []string
+	// fresh makes the initial .use files not due (two hours left,
+	// written now) instead of due.
+	fresh bool
 	// wrap is prepended to the credmon's command line (e.g. a private
 	// mount namespace with its own /etc/hosts).
 	wrap []string
@@ -80,6 +83,9 @@ func newCredSite(t *testing.T, o siteOptions) *credSite {
 	os.Chmod(s.creddir, 0o770|os.ModeSetgid)
 	exp := time.Now().Add(5 * time.Minute).Unix()
 	old := time.Now().Add(-time.Hour)
+	if o.fresh {
+		exp, old = time.Now().Add(2*time.Hour).Unix(), time.Now()
+	}
 	for i := 0; i < o.users; i++ {
 		u := fmt.Sprintf("user%05d", i)
 		ud := filepath.Join(s.creddir, u)
@@ -95,7 +101,8 @@ func newCredSite(t *testing.T, o siteOptions) *credSite {
 		if err := os.WriteFile(p, use, 0o400); err != nil {
 			t.Fatal(err)
 		}
-		// Written an hour ago and expiring in five minutes: due now.
+		// Written an hour ago and expiring in five minutes: due now
+		// (unless fresh).
 		os.Chtimes(p, old, old)
 		s.users = append(s.users, u)
 		s.old[u] = use
