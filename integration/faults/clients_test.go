@@ -26,6 +26,18 @@ type client struct {
 	secrets func() []string
 	// logs are extra logs to scan for tokens.
 	logs []string
+	// complaint checks a failed run's output (default oneClearLine).
+	complaint func(*testing.T, harness.Result)
+}
+
+// storerComplaint: the storer keeps the original's failure format (the
+// step's progress lines, one "htgettoken: " line with the cause, its own
+// line and the hint to run with -v); exactly one cause line.
+func storerComplaint(t *testing.T, r harness.Result) {
+	t.Helper()
+	if n := strings.Count(r.Stderr, "\nhtgettoken: ") + strings.Count(r.Stdout, "\nhtgettoken: "); n != 1 {
+		t.Errorf("want exactly one htgettoken: cause line, got %d:\n%v", n, r)
+	}
 }
 
 // oneClearLine checks a failed run's complaint: exactly one line on
@@ -60,7 +72,11 @@ func clientFault(t *testing.T, c client, p *stack.LatencyProxy, f vaultFault) {
 		outs = append(outs, r)
 		if r.Code != 0 {
 			fails++
-			oneClearLine(t, r)
+			if c.complaint != nil {
+				c.complaint(t, r)
+			} else {
+				oneClearLine(t, r)
+			}
 			for _, k := range c.keep {
 				if readText(k) != before[k] {
 					t.Errorf("%s changed after a failed run", k)
@@ -190,7 +206,8 @@ func TestStorerVaultFaults(t *testing.T) {
 				secrets: func() []string {
 					return []string{readText(s.VTFile("default")), readText(s.BTFile("default")), topToken(readText(top))}
 				},
-				logs: []string{cnd.LogFile},
+				logs:      []string{cnd.LogFile},
+				complaint: storerComplaint,
 			}
 			clientFault(t, c, p, f)
 		})

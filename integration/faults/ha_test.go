@@ -192,7 +192,7 @@ func (h *haEnv) nsExec(u *harness.User, name string, args ...string) harness.Res
 
 // untilSuccess runs run until it succeeds (every failure must be one
 // clear line), returning the runs, the failures and the outputs.
-func untilSuccess(t *testing.T, timeout time.Duration, run func() harness.Result) (runs, fails int, outs []harness.Result) {
+func untilSuccess(t *testing.T, timeout time.Duration, complaint func(*testing.T, harness.Result), run func() harness.Result) (runs, fails int, outs []harness.Result) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -203,7 +203,7 @@ func untilSuccess(t *testing.T, timeout time.Duration, run func() harness.Result
 			return
 		}
 		fails++
-		oneClearLine(t, r)
+		complaint(t, r)
 		if time.Now().After(deadline) {
 			t.Fatalf("still failing %v after the kill:\n%v", timeout, r)
 		}
@@ -279,7 +279,7 @@ func TestVaultHA(t *testing.T) {
 		vt := readText(u.VT)
 		killed, at, failover := h.killActive(t)
 		defer h.restart(t, killed)
-		runs, fails, outs := untilSuccess(t, time.Minute, func() harness.Result {
+		runs, fails, outs := untilSuccess(t, time.Minute, oneClearLine, func() harness.Result {
 			os.Remove(bt)
 			return h.nsExec(u, "gettoken", "-a", h.hostVia)
 		})
@@ -321,7 +321,7 @@ func TestVaultHA(t *testing.T) {
 		sub.Chown(vtf)
 		killed, at, failover := h.killActive(t)
 		defer h.restart(t, killed)
-		runs, fails, outs := untilSuccess(t, time.Minute, func() harness.Result {
+		runs, fails, outs := untilSuccess(t, time.Minute, storerComplaint, func() harness.Result {
 			os.Remove(sub.BTFile("default"))
 			return h.nsExec(sub.User, "condor_vault_storer", "default")
 		})

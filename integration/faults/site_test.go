@@ -93,17 +93,25 @@ func newCredSite(t *testing.T, o siteOptions) *credSite {
 			t.Fatal(err)
 		}
 		top := fmt.Sprintf("{\n  \"vault_token\": \"%s\",\n  \"vault_url\": \"%s/v1/%s\"\n}\n", o.fixture.token, o.base, o.fixture.paths[i%len(o.fixture.paths)])
-		if err := os.WriteFile(filepath.Join(ud, "default.top"), []byte(top), 0o600); err != nil {
-			t.Fatal(err)
+		writeTop := func() {
+			if err := os.WriteFile(filepath.Join(ud, "default.top"), []byte(top), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if o.fresh {
+			writeTop()
 		}
 		use := oldToken(u, exp)
 		p := filepath.Join(ud, "default.use")
 		if err := os.WriteFile(p, use, 0o400); err != nil {
 			t.Fatal(err)
 		}
-		// Written an hour ago and expiring in five minutes: due now
-		// (unless fresh).
 		os.Chtimes(p, old, old)
+		// A .use older (ctime) than its .top is due now: the credmon
+		// goes by the ctime, which only the order of the writes sets.
+		if !o.fresh {
+			writeTop()
+		}
 		s.users = append(s.users, u)
 		s.old[u] = use
 	}
