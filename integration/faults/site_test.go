@@ -86,6 +86,7 @@ func newCredSite(t *testing.T, o siteOptions) *credSite {
 	if o.fresh {
 		exp, old = time.Now().Add(2*time.Hour).Unix(), time.Now()
 	}
+	var later []func()
 	for i := 0; i < o.users; i++ {
 		u := fmt.Sprintf("user%05d", i)
 		ud := filepath.Join(s.creddir, u)
@@ -107,13 +108,26 @@ func newCredSite(t *testing.T, o siteOptions) *credSite {
 			t.Fatal(err)
 		}
 		os.Chtimes(p, old, old)
-		// A .use older (ctime) than its .top is due now: the credmon
-		// goes by the ctime, which only the order of the writes sets.
 		if !o.fresh {
-			writeTop()
+			later = append(later, writeTop)
 		}
 		s.users = append(s.users, u)
 		s.old[u] = use
+	}
+	// A .use older (ctime) than its .top is due now: the credmon goes by
+	// the ctime, which only the order of the writes sets, and the file
+	// system's clock is coarse: the .top files are written once it has
+	// moved on from the last .use's ctime.
+	if len(later) > 0 {
+		last := ctime(t, s.use(s.users[len(s.users)-1]))
+		probe := filepath.Join(s.creddir, ".probe")
+		if !waitUntil(10*time.Second, func() bool { os.WriteFile(probe, nil, 0o600); return ctime(t, probe) > last }) {
+			t.Fatal("the file system's clock does not move")
+		}
+		os.Remove(probe)
+		for _, w := range later {
+			w()
+		}
 	}
 	s.env = append([]string{
 		"PATH=/usr/bin:/bin",
@@ -377,4 +391,14 @@ func vaultTarget() string { return fmt.Sprintf("127.0.0.1:%d", env.Stack.Vault.P
 
 func proxyBase(p *stack.LatencyProxy) string {
 	return "https://localhost:" + p.Addr[strings.LastIndexByte(p.Addr, ':')+1:]
+}
+
+func ctime(t *testing.T, p string) int64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return st.Ctim.Nano()
 }
