@@ -135,4 +135,3 @@ func fill(t *testing.T, path string) {
 		}
 	}
 }
-
