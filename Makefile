@@ -1,7 +1,9 @@
 # gettoken — build, test, benchmark, install.
 #
 #   make demo    the real stack (Vault, KDC, LDAP, IdP) in the foreground
-#   make test    unit + integration tests (what CI runs)
+#   make test    unit tests under the race detector, a few seconds of each
+#                fuzz target, integration tests (what CI runs)
+#   make fuzz    every fuzz target for FUZZTIME (default 1m) each
 #
 # The integration tier needs Debian packages, npm packages and a Vault
 # server built from source; `make prereqs` installs them idempotently.
@@ -14,12 +16,16 @@ BINDIR  := $(DESTDIR)$(PREFIX)/bin
 # (link:target).
 ALIASES := htgettoken:gettoken httokendecode:htdecodetoken
 INTEGRATION_TIMEOUT ?= 45m
+# Time per fuzz target: a few seconds in `make test`, longer in `make fuzz`.
+FUZZ_SMOKE_TIME ?= 3s
+FUZZTIME ?= 1m
 # urfave_cli_no_docs drops urfave/cli's man-page generator (and its
 # markdown library's start-up cost); -s -w make a smaller binary that
 # starts faster. Stack traces keep their function names.
 BUILDFLAGS ?= -trimpath -tags urfave_cli_no_docs -ldflags '-s -w'
 
-.PHONY: all build unit integration test bench install demo prereqs vet clean
+.PHONY: all build unit race fuzz-smoke fuzz integration test bench install demo prereqs vet clean
+.PHONY: man package package-test
 
 all: build
 
@@ -35,6 +41,20 @@ unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
+# The unit tests under the race detector (what `make test` runs instead
+# of `make unit`: the same tests, with data races failing them).
+race:
+	$(GO) vet ./...
+	$(GO) test -count=1 -race ./...
+
+# Each fuzz target of the main module for a few seconds (scripts/fuzz.sh
+# finds them with go test -list); findings land in testdata/fuzz/.
+fuzz-smoke:
+	GO=$(GO) FUZZTIME=$(FUZZ_SMOKE_TIME) scripts/fuzz.sh
+
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
 prereqs:
 	integration/scripts/prereqs.sh
 
@@ -43,7 +63,7 @@ integration: prereqs
 	  $(GO) test -count=1 -p 1 -timeout $(INTEGRATION_TIMEOUT) ./...
 
 # prereqs first: some unit tests (krb) run a real MIT KDC.
-test: prereqs unit integration
+test: prereqs race fuzz-smoke integration package-test
 
 bench: prereqs
 	integration/scripts/bench.sh
@@ -56,5 +76,17 @@ install: build
 	for b in bin/*; do install -m 0755 $$b $(BINDIR)/; done
 	for a in $(ALIASES); do ln -sf $${a#*:} $(BINDIR)/$${a%%:*}; done
 
+# Man pages and bash/zsh completions into build/man, generated from the
+# programs' option tables and help (see internal/cmd/mangen).
+man: build
+	$(GO) run ./internal/cmd/mangen -bin bin -out build/man $(notdir $(wildcard cmd/*))
+
+# RPM and deb packages into dist/ (see docs/packaging.md), and their checks.
+package:
+	packaging/build.sh
+
+package-test: prereqs package
+	packaging/test.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin build dist

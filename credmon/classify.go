@@ -24,10 +24,16 @@ const (
 	ClassLocal
 	// ClassClient: a client-credentials grant.
 	ClassClient
+	// ClassPelican: a Pelican subject token stored by the storer's
+	// pelican mode, exchanged and then refreshed.
+	ClassPelican
+
+	// classCount is the number of classes, ClassNone included.
+	classCount
 )
 
 // String is the class's name in logs, which is also the Kind of its
-// provider: "VAULT", "OAUTH", "LOCAL", "CLIENT" (and "NONE").
+// provider: "VAULT", "OAUTH", "LOCAL", "CLIENT", "PELICAN" (and "NONE").
 func (c Class) String() string {
 	switch c {
 	case ClassVault:
@@ -38,6 +44,8 @@ func (c Class) String() string {
 		return "LOCAL"
 	case ClassClient:
 		return "CLIENT"
+	case ClassPelican:
+		return "PELICAN"
 	}
 	return "NONE"
 }
@@ -58,7 +66,7 @@ const (
 // start-up batch).
 var ClassifierKnobs = []string{
 	KnobVaultProviders, KnobOAuth2Providers, KnobLocalProviders,
-	KnobLocalProvider, KnobClientProviders, KnobAllowSpecialChars,
+	KnobLocalProvider, KnobClientProviders, KnobPelicanProviders, KnobAllowSpecialChars,
 }
 
 // ErrBadProviderName is matched by the error of Classifier.Check: a
@@ -79,7 +87,8 @@ var ErrBadProviderName = errors.New("invalid credmon provider name")
 //     "scitokens"; client = CLIENT_CREDMON_PROVIDER_NAMES; oauth2 =
 //     OAUTH2_CREDMON_PROVIDER_NAMES and vault =
 //     VAULT_CREDMON_PROVIDER_NAMES, each a wildcard when unset, empty or
-//     containing "*".
+//     containing "*"; pelican = PELICAN_CREDMON_PROVIDER_NAMES (HTCondor
+//     25.14; never a wildcard).
 //
 // First match wins (the Python credmons run independently and may serve
 // one file twice; the order below is HTCondor's C++ CredSorter order, so
@@ -87,21 +96,24 @@ var ErrBadProviderName = errors.New("invalid credmon provider name")
 //
 //  1. provider in the local list: LOCAL;
 //  2. provider in the client list: CLIENT;
-//  3. provider named in the oauth2 list and <provider>_CLIENT_ID defined:
+//  3. provider in the pelican list: PELICAN (HTCondor 25.14 sorts Pelican
+//     before the Vault wildcard; checking it with the other explicit
+//     lists gives the same answers);
+//  4. provider named in the oauth2 list and <provider>_CLIENT_ID defined:
 //     OAUTH (the OAuth credmon requires the client id);
-//  4. provider named in the vault list: VAULT;
-//  5. oauth2 is a wildcard and <provider>_CLIENT_ID is defined: OAUTH;
-//  6. vault is a wildcard and the provider is not "scitokens", not
+//  5. provider named in the vault list: VAULT;
+//  6. oauth2 is a wildcard and <provider>_CLIENT_ID is defined: OAUTH;
+//  7. vault is a wildcard and the provider is not "scitokens", not
 //     LOCAL_CREDMON_PROVIDER_NAME, has no <provider>_CLIENT_ID and is in
-//     no oauth2 or client list: VAULT (the Vault credmon's wildcard
+//     no oauth2, client or pelican list: VAULT (the Vault credmon's wildcard
 //     exclusions);
-//  7. otherwise nobody.
+//  8. otherwise nobody.
 type Classifier struct {
-	local, client, oauth2, vault map[string]bool
-	oauth2Wild, vaultWild        bool
-	localSingular                string
-	allowSpecial                 bool
-	lists                        [4]namedList
+	local, client, oauth2, vault, pelican map[string]bool
+	oauth2Wild, vaultWild                 bool
+	localSingular                         string
+	allowSpecial                          bool
+	lists                                 [5]namedList
 }
 
 type namedList struct {
@@ -130,17 +142,20 @@ func NewClassifier(k *Knobs) (*Classifier, error) {
 	clientNames := k.List(KnobClientProviders)
 	oauthNames := k.List(KnobOAuth2Providers)
 	vaultNames := k.List(KnobVaultProviders)
+	pelicanNames := k.List(KnobPelicanProviders)
+	c.pelican = set(pelicanNames)
 	c.local = set(localNames)
 	c.client = set(clientNames)
 	c.oauth2 = set(oauthNames)
 	c.vault = set(vaultNames)
 	c.oauth2Wild = len(oauthNames) == 0 || c.oauth2["*"]
 	c.vaultWild = len(vaultNames) == 0 || c.vault["*"]
-	c.lists = [4]namedList{
+	c.lists = [5]namedList{
 		{KnobLocalProviders, "local", localNames},
 		{KnobClientProviders, "client", clientNames},
 		{KnobOAuth2Providers, "OAuth2", oauthNames},
 		{KnobVaultProviders, "Vault", vaultNames},
+		{KnobPelicanProviders, "Pelican", pelicanNames},
 	}
 	return c, nil
 }
@@ -223,6 +238,10 @@ func (c *Classifier) ProviderName(token string) (provider string, ok bool) {
 	return token, true
 }
 
+// PelicanNames are the Pelican provider names
+// (PELICAN_CREDMON_PROVIDER_NAMES).
+func (c *Classifier) PelicanNames() []string { return slices.Clone(c.lists[4].names) }
+
 // ClientIDKnob is the knob whose definition makes provider an OAuth2
 // provider: <provider>_CLIENT_ID.
 func ClientIDKnob(provider string) string { return provider + clientIDSuffix }
@@ -251,6 +270,10 @@ func (c *Classifier) Classify(token string, clientID func(provider string) bool)
 	}
 	if c.client[p] {
 		d.Class = ClassClient
+		return d
+	}
+	if c.pelican[p] {
+		d.Class = ClassPelican
 		return d
 	}
 	hasID := clientID(p)

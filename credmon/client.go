@@ -18,11 +18,11 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// DefaultDiscoveryTTL is how long a discovered token endpoint is used
+// defaultDiscoveryTTL is how long a discovered token endpoint is used
 // before the issuer's metadata is fetched again (the original's
 // CLIENT_CREDMON_TOKEN_ENDPOINT_LIFETIME default, 3600 s, to which up to a
 // minute of jitter is added).
-const DefaultDiscoveryTTL = time.Hour
+const defaultDiscoveryTTL = time.Hour
 
 // ClientConfig configures the client-credentials provider. Use
 // ClientConfigFromKnobs to fill it from HTCondor's configuration.
@@ -40,7 +40,7 @@ type ClientConfig struct {
 	// Issuer is used for the discovery only.
 	Issuer string
 	// DiscoveryTTL is how long a discovered endpoint is kept (default
-	// DefaultDiscoveryTTL, plus up to a minute of jitter). When a later
+	// defaultDiscoveryTTL, plus up to a minute of jitter). When a later
 	// discovery fails, the old endpoint is used.
 	DiscoveryTTL time.Duration
 	// Audience is sent as the "audience" parameter, space-separated.
@@ -63,7 +63,7 @@ type ClientConfig struct {
 	// HTTPClient sends the requests; nil means a default client.
 	HTTPClient *http.Client
 	// Timeout bounds each token request and each discovery (default
-	// DefaultTokenEndpointTimeout), within the context's deadline.
+	// defaultTokenEndpointTimeout), within the context's deadline.
 	Timeout time.Duration
 	// Log receives the provider's messages.
 	Log *slog.Logger
@@ -106,7 +106,7 @@ func ClientConfigFromKnobs(provider string, lookup func(string) (string, bool)) 
 		BareToken:        lc.BareToken,
 		Scopes:           lc.Scopes,
 	}
-	if cfg.DiscoveryTTL, err = k.seconds("TOKEN_ENDPOINT_LIFETIME", DefaultDiscoveryTTL); err != nil {
+	if cfg.DiscoveryTTL, err = k.seconds("TOKEN_ENDPOINT_LIFETIME", defaultDiscoveryTTL); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
@@ -141,13 +141,13 @@ type ClientProvider struct {
 // non-empty secret file, an https token URL or issuer, the templates).
 func NewClientProvider(cfg ClientConfig) (*ClientProvider, error) {
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTokenEndpointTimeout
+		cfg.Timeout = defaultTokenEndpointTimeout
 	}
 	if cfg.Lifetime <= 0 {
 		cfg.Lifetime = DefaultTokenLifetime
 	}
 	if cfg.DiscoveryTTL <= 0 {
-		cfg.DiscoveryTTL = DefaultDiscoveryTTL
+		cfg.DiscoveryTTL = defaultDiscoveryTTL
 	}
 	if cfg.AuthStyle == oauth2.AuthStyleAutoDetect {
 		cfg.AuthStyle = oauth2.AuthStyleInParams
@@ -257,17 +257,17 @@ func (p *ClientProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refre
 func tokenLifetime(tok *oauth2.Token) time.Duration {
 	switch v := tok.Extra("expires_in").(type) {
 	case float64:
-		return time.Duration(v) * time.Second
+		return secondsDuration(v)
 	case json.Number:
 		if f, err := v.Float64(); err == nil {
-			return time.Duration(f) * time.Second
+			return secondsDuration(f)
 		}
 	case string:
-		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-			return time.Duration(n) * time.Second
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			return secondsDuration(f)
 		}
 	}
-	return time.Duration(tok.ExpiresIn) * time.Second
+	return secondsDuration(float64(tok.ExpiresIn))
 }
 
 // NextRefresh implements Provider: half-way through the token's life

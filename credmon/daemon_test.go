@@ -49,7 +49,7 @@ func TestFirstPassWritesUse(t *testing.T) {
 	if os.Geteuid() == 0 && st.Gid != 0 {
 		t.Errorf(".use gid %d, want 0", st.Gid)
 	}
-	if !h.exists(CompleteFile) {
+	if !h.exists(completeFile) {
 		t.Error("CREDMON_COMPLETE not touched after the pass")
 	}
 	// No temporary file anywhere.
@@ -64,7 +64,7 @@ func TestFirstPassWritesUse(t *testing.T) {
 	if strings.Contains(h.log.String(), "hvs.SECRET") || strings.Contains(h.log.String(), "AT-alice") {
 		t.Errorf("a token reached the log:\n%s", h.log.String())
 	}
-	if h.log.count("VAULT: Successfully refreshed dune token for user alice") != 1 {
+	if h.log.count("VAULT: Successfully refreshed token user=alice token=dune") != 1 {
 		t.Errorf("log:\n%s", h.log.String())
 	}
 }
@@ -199,7 +199,7 @@ func TestBackoffGrowsAndResets(t *testing.T) {
 	if h.exists("alice/dune.use") {
 		t.Fatal("a .use appeared although every refresh failed")
 	}
-	if n := h.log.count("VAULT: Failed to refresh dune token for user alice: boom"); n != 4 {
+	if n := h.log.count(`VAULT: Failed to refresh token user=alice token=dune error="boom: vault said no" failures=`); n != 4 {
 		t.Errorf("%d failure lines, want 4", n)
 	}
 
@@ -230,7 +230,7 @@ func TestBackoffSchedule(t *testing.T) {
 			t.Errorf("backoff(%d) = %v, want %v", i+1, got, w)
 		}
 	}
-	if got := backoff(200); got != BackoffMax {
+	if got := backoff(200); got != backoffMax {
 		t.Errorf("backoff(200) = %v", got)
 	}
 	now := time.Unix(1000, 0)
@@ -244,7 +244,7 @@ func TestBackoffSchedule(t *testing.T) {
 		t.Errorf("dueAfterWrite = %v", got.Sub(now))
 	}
 	// A provider asking for an immediate refresh still waits 60 s.
-	if got := time.Unix(0, dueAfterWrite(now, now, full)); got != now.Add(MinRewrite) {
+	if got := time.Unix(0, dueAfterWrite(now, now, full)); got != now.Add(minRewrite) {
 		t.Errorf("dueAfterWrite(now) = %v", got.Sub(now))
 	}
 	// "Never" (beyond what a due time in nanoseconds holds) stays in the
@@ -266,7 +266,7 @@ func TestErrDeleteRemovesAndCascades(t *testing.T) {
 			return Refreshed{}, fmt.Errorf("permission denied: %w", ErrDelete)
 		case strings.Contains(c.Name, "_"):
 			parent := c.Name[:strings.LastIndex(c.Name, "_")]
-			if _, err := os.Stat(filepath.Join(c.Dir(), parent+".top")); err != nil {
+			if _, err := c.Dir.Stat(parent + ".top"); err != nil {
 				return Refreshed{}, fmt.Errorf("parent .top not available: %w", ErrDelete)
 			}
 		}
@@ -309,10 +309,10 @@ func TestErrDeleteRemovesAndCascades(t *testing.T) {
 	if !slices.Equal(got, []string{"alice/dune", "alice/dune_ro", "alice/dune_x", "alice/dune_x_y"}) {
 		t.Errorf("calls in the deleting pass: %v", got)
 	}
-	if n := h.log.count("VAULT: Deleting dune token for user alice: permission denied"); n != 1 {
+	if n := h.log.count(`VAULT: Deleting token user=alice token=dune reason="permission denied`); n != 1 {
 		t.Errorf("deletion logged %d times\n%s", n, h.log.String())
 	}
-	if n := h.log.count("VAULT: Deleting dune_ro token for user alice: parent .top not available"); n != 1 {
+	if n := h.log.count(`VAULT: Deleting token user=alice token=dune_ro reason="parent .top not available`); n != 1 {
 		t.Errorf("handle deletion logged %d times\n%s", n, h.log.String())
 	}
 	h.rescan()
@@ -340,7 +340,7 @@ func TestErrInvalidParksUntilChange(t *testing.T) {
 	if n := len(vp.drain()); n != 1 {
 		t.Fatalf("%d calls for an invalid credential, want 1", n)
 	}
-	if n := h.log.count("until its .top changes: vault_url does not begin"); n != 1 {
+	if n := h.log.count(`until its .top changes user=alice token=dune error="vault_url does not begin`); n != 1 {
 		t.Errorf("logged %d times\n%s", n, h.log.String())
 	}
 	h.writeTop("alice", "dune", topVault)
@@ -391,16 +391,16 @@ func TestBadFilesReportedOnce(t *testing.T) {
 		t.Fatalf("calls %v", got)
 	}
 	for _, w := range []string{
-		"alice/foreign.top is owned by uid 4242",
-		"alice/link.top is a symbolic link",
-		"alice/bad name.top: its name",
-		"alice/b@d.top: its name",
-		"alice/huge.top is larger than",
-		"alice/empty.top is empty",
-		"alice/dir.top is a directory",
-		"creds/evil: a symbolic link, not a user directory",
-		"creds/bad user: its name",
-		"bob/fifo.top is not a regular file",
+		`alice/foreign.top reason="is owned by uid 4242`,
+		`alice/link.top reason="is a symbolic link"`,
+		`alice/bad name.top" reason="its name`,
+		`alice/b@d.top reason="its name`,
+		`alice/huge.top reason="is larger than`,
+		`alice/empty.top reason="is empty"`,
+		`alice/dir.top reason="is a directory"`,
+		`Ignoring a symbolic link in place of a user directory path=` + h.path("evil"),
+		`Ignoring user directory: its name has characters other than letters, digits and - + = _ . dir="` + h.path("bad user"),
+		`bob/fifo.top reason="is not a regular file"`,
 	} {
 		if n := h.log.count(w); n != 1 {
 			t.Errorf("%q logged %d times, want once", w, n)
@@ -415,7 +415,7 @@ func TestBadFilesReportedOnce(t *testing.T) {
 	f.Close()
 	h.rescan()
 	h.rescan()
-	if n := h.log.count("alice/huge.top is larger than"); n != 2 {
+	if n := h.log.count("alice/huge.top reason=\"is larger than"); n != 2 {
 		t.Errorf("changed huge file reported %d times in all, want 2", n)
 	}
 	// Fixing a bad file makes it served.
@@ -497,7 +497,7 @@ func TestRefreshTimeout(t *testing.T) {
 	h.cfg.RefreshTimeout = 50 * time.Millisecond
 	h.writeTop("alice", "dune", topVault)
 	h.start()
-	if n := h.log.count("Failed to refresh dune token for user alice: context deadline exceeded"); n != 1 {
+	if n := h.log.count(`Failed to refresh token user=alice token=dune error="context deadline exceeded"`); n != 1 {
 		t.Errorf("timeout not logged as a failure:\n%s", h.log.String())
 	}
 	if h.exists("alice/dune.use") {
@@ -539,10 +539,10 @@ func TestClassesAndUnservedOnce(t *testing.T) {
 	for range 2 {
 		h.rescan()
 	}
-	if n := h.log.count("Ignoring scitokens token for user alice: it is a LOCAL credential and this daemon has no LOCAL provider"); n != 1 {
+	if n := h.log.count(`Ignoring token user=alice token=scitokens reason="it is a LOCAL credential and this daemon has no LOCAL provider"`); n != 1 {
 		t.Errorf("unserved local warning %d times\n%s", n, h.log.String())
 	}
-	if n := h.log.count("Ignoring trailing_ token for user alice: the name ends in '_'"); n != 1 {
+	if n := h.log.count(`Ignoring token user=alice token=trailing_ reason="the name ends in '_'`); n != 1 {
 		t.Errorf("trailing _ warning %d times", n)
 	}
 	// The <PROVIDER>_CLIENT_ID knobs: one batch (first pass), then cached.
@@ -559,7 +559,7 @@ func TestClassesAndUnservedOnce(t *testing.T) {
 	h.writeTop("alice", "scitokens", "alice")
 	h.rescan()
 	h.rescan()
-	if n := h.log.count("Ignoring scitokens token"); n != 2 {
+	if n := h.log.count("Ignoring token user=alice token=scitokens"); n != 2 {
 		t.Errorf("re-stored unserved .top warned %d times in all, want 2", n)
 	}
 }
@@ -577,7 +577,7 @@ func TestClientIDLookupFailureRetries(t *testing.T) {
 	if n := len(vp.drain()); n != 0 {
 		t.Fatalf("classified without its knobs: %d calls", n)
 	}
-	if h.log.count("Cannot classify 1 new credentials: reading the HTCondor configuration: condor_config_val exploded") != 1 {
+	if h.log.count(`Cannot classify new credentials count=1 error="reading the HTCondor configuration: condor_config_val exploded"`) != 1 {
 		t.Errorf("log:\n%s", h.log.String())
 	}
 	h.src.mu.Lock()
@@ -629,7 +629,7 @@ func TestStopFinishesRefreshesInProgress(t *testing.T) {
 	if n := len(vp.drain()); n != 0 {
 		t.Errorf("%d refreshes started after the stop", n)
 	}
-	if h.exists(CompleteFile) {
+	if h.exists(completeFile) {
 		t.Error("CREDMON_COMPLETE touched although the pass did not complete")
 	}
 }
@@ -707,7 +707,9 @@ func (p *scriptedProvider) Refresh(ctx context.Context, c Cred, top []byte) (Ref
 			break
 		}
 	}
-	cl := refreshCall{Cred: c, Top: string(top)}
+	cc := c
+	cc.Dir = nil // compared by value in the tests
+	cl := refreshCall{Cred: cc, Top: string(top)}
 	p.mu.Lock()
 	p.calls = append(p.calls, cl)
 	answer := p.answer
@@ -1120,7 +1122,7 @@ func putTop(t *testing.T, dir, user, name, content string) {
 func TestMainSignals(t *testing.T) {
 	dir := makeCredDir(t)
 	logFile := filepath.Join(t.TempDir(), "CredmonLog")
-	if err := os.WriteFile(filepath.Join(dir, CompleteFile), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, completeFile), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	putTop(t, dir, "alice", "dune", topVault)
@@ -1133,16 +1135,16 @@ func TestMainSignals(t *testing.T) {
 	m := startMain(t, []string{"-c", dir, "-l", logFile}, newFakeKnobSource(), factoryFor(ClassVault, vp))
 
 	<-vp.callCh // the first pass is refreshing alice/dune
-	if _, err := os.Lstat(filepath.Join(dir, CompleteFile)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(filepath.Join(dir, completeFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("CREDMON_COMPLETE exists before the first pass completed (err %v)", err)
 	}
-	pid, err := os.ReadFile(filepath.Join(dir, PidFile))
+	pid, err := os.ReadFile(filepath.Join(dir, pidFile))
 	if err != nil || string(pid) != fmt.Sprint(os.Getpid()) {
 		t.Errorf("pid file %q, %v; want %d without a newline", pid, err, os.Getpid())
 	}
 	close(release)
 	m.waitPass()
-	if _, err := os.Lstat(filepath.Join(dir, CompleteFile)); err != nil {
+	if _, err := os.Lstat(filepath.Join(dir, completeFile)); err != nil {
 		t.Errorf("CREDMON_COMPLETE after the first pass: %v", err)
 	}
 
@@ -1161,7 +1163,7 @@ func TestMainSignals(t *testing.T) {
 		t.Errorf("exit %d after SIGTERM", c)
 	}
 	log, _ := os.ReadFile(logFile)
-	for _, w := range []string{"Got SIGHUP: Triggering READ of Credential Directory", "Got signal 15", "VAULT: Successfully refreshed dune token for user bob"} {
+	for _, w := range []string{"Got SIGHUP: Triggering READ of Credential Directory", "Got a stop signal: finishing the refreshes in progress, then terminating signal=terminated", "VAULT: Successfully refreshed token user=bob token=dune"} {
 		if !strings.Contains(string(log), w) {
 			t.Errorf("log lacks %q:\n%s", w, log)
 		}
@@ -1194,7 +1196,7 @@ func TestMainCredDir(t *testing.T) {
 		if code != ExitFailure || !strings.Contains(stderr, "readable and/or writable by others") || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("exit %d, stderr %q", code, stderr)
 		}
-		if _, err := os.Stat(filepath.Join(dir, PidFile)); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, pidFile)); err == nil {
 			t.Error("pid file written for a refused directory")
 		}
 	})
@@ -1217,7 +1219,7 @@ func TestMainCredDir(t *testing.T) {
 			dir := makeCredDir(t)
 			m := startMain(t, []string{"-l", filepath.Join(t.TempDir(), "log")}, newFakeKnobSource(knob, dir), []ProviderFactory{})
 			m.waitPass()
-			if _, err := os.Stat(filepath.Join(dir, PidFile)); err != nil {
+			if _, err := os.Stat(filepath.Join(dir, pidFile)); err != nil {
 				t.Errorf("pid file not in %s: %v", knob, err)
 			}
 		})
@@ -1240,7 +1242,7 @@ func TestMainLogging(t *testing.T) {
 		if c := m.wait(); c != ExitOK {
 			t.Errorf("exit %d", c)
 		}
-		if !strings.Contains(m.stderr.String(), "Cannot open the log file /nonexistent/dir/log") || !strings.Contains(m.stderr.String(), "Starting condor_credmon_vault") {
+		if !strings.Contains(m.stderr.String(), "Cannot open the log file; logging to stderr only file=/nonexistent/dir/log") || !strings.Contains(m.stderr.String(), "Starting program=condor_credmon_vault") {
 			t.Errorf("stderr:\n%s", m.stderr.String())
 		}
 	})
@@ -1260,7 +1262,7 @@ func TestMainLogging(t *testing.T) {
 			m := startMain(t, append([]string{"-c", dir}, c.args...), newFakeKnobSource(c.kv(logDir)...), []ProviderFactory{})
 			m.waitPass()
 			b, err := os.ReadFile(filepath.Join(logDir, c.file))
-			if err != nil || !strings.Contains(string(b), "Starting condor_credmon_vault") {
+			if err != nil || !strings.Contains(string(b), "Starting program=condor_credmon_vault") {
 				t.Errorf("log %s: %v %q", c.file, err, b)
 			}
 		})
@@ -1344,15 +1346,15 @@ func TestBinary(t *testing.T) {
 			cmd.Process.Kill()
 			<-exited
 		}()
-		waitFileCreated(t, dir, CompleteFile, 10*time.Second)
-		if pid, _ := os.ReadFile(filepath.Join(dir, PidFile)); string(pid) != fmt.Sprint(cmd.Process.Pid) {
+		waitFileCreated(t, dir, completeFile, 10*time.Second)
+		if pid, _ := os.ReadFile(filepath.Join(dir, pidFile)); string(pid) != fmt.Sprint(cmd.Process.Pid) {
 			t.Errorf("pid file %q, process %d", pid, cmd.Process.Pid)
 		}
-		if err := os.Remove(filepath.Join(dir, CompleteFile)); err != nil {
+		if err := os.Remove(filepath.Join(dir, completeFile)); err != nil {
 			t.Fatal(err)
 		}
 		cmd.Process.Signal(syscall.SIGHUP)
-		waitFileCreated(t, dir, CompleteFile, 10*time.Second)
+		waitFileCreated(t, dir, completeFile, 10*time.Second)
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-exited:
@@ -1364,7 +1366,7 @@ func TestBinary(t *testing.T) {
 			t.Fatal("no exit after SIGTERM")
 		}
 		log, _ := os.ReadFile(logFile)
-		for _, w := range []string{"Got SIGHUP", "Got signal 15", "condor_config_val: command not found"} {
+		for _, w := range []string{"Got SIGHUP", "Got a stop signal", "condor_config_val: command not found"} {
 			if !strings.Contains(string(log), w) {
 				t.Errorf("log lacks %q:\n%s", w, log)
 			}
@@ -1415,7 +1417,7 @@ func TestRestoredDuringRefreshWins(t *testing.T) {
 	if got := h.read("alice/box.use"); got != "new\n" {
 		t.Errorf(".use = %q", got)
 	}
-	if h.log.count("Not deleting box token for user alice: its .top was stored again meanwhile") != 1 {
+	if h.log.count("Not deleting token: its .top was stored again meanwhile user=alice token=box") != 1 {
 		t.Errorf("log:\n%s", h.log.String())
 	}
 }
@@ -1441,10 +1443,10 @@ func TestWriteFailuresKeepTheUse(t *testing.T) {
 	h.nextTick()
 	h.writeTop("empty", "dune", topVault) // newer than its .use: due
 	h.start()
-	if n := h.log.count("Failed to refresh dune token for user alice: writing " + h.path("alice/dune.use")); n != 1 {
+	if n := h.log.count(`Failed to refresh token user=alice token=dune error="writing ` + h.path("alice/dune.use")); n != 1 {
 		t.Errorf("log:\n%s", h.log.String())
 	}
-	if n := h.log.count("Failed to refresh dune token for user empty: the provider returned an empty token"); n != 1 {
+	if n := h.log.count(`Failed to refresh token user=empty token=dune error="the provider returned an empty token"`); n != 1 {
 		t.Errorf("log:\n%s", h.log.String())
 	}
 	if got := h.read("empty/dune.use"); got != "KEEP\n" {

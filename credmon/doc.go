@@ -5,8 +5,44 @@
 // "multi" credmon (condor_credmon_oauth): Vault, OAuth refresh-token,
 // local-issuer and client-credentials credentials are served by one
 // process, each by its Provider. This package is the daemon core; the
-// providers live in vault.go, oauth.go, local.go and client.go and add
-// themselves with Register.
+// providers live in vault.go, oauth.go, local.go and client.go, and
+// DefaultProviders lists them.
+//
+// # The daemon core, for other credmons
+//
+// What is shared (directory walk, scheduler, worker pool, signals, pid
+// file, CREDMON_COMPLETE, log, one batch of knobs) is reached through
+// Main; what differs is a Program and a list of ProviderFactory:
+//
+//	func main() {
+//		os.Exit(credmon.Main(context.Background(), os.Args, credmon.MainOptions{
+//			Program:   credmon.Program{Name: "condor_credmon_x", Usage: "...",
+//				DefaultName: "CREDMON_X", CredDirKnobs: []string{"SEC_CREDENTIAL_DIRECTORY_X"}},
+//			Providers: []credmon.ProviderFactory{{Class: credmon.ClassVault, Knobs: ..., New: newX}},
+//		}))
+//	}
+//
+// A ProviderFactory names the class it serves, the knobs it reads (added
+// to the start-up batch) and New, which gets a ProviderEnv (daemon name,
+// credential directory, Knobs, a logger prefixed with the class, the
+// Classifier). The Provider it returns implements Kind, Refresh and
+// NextRefresh (see Provider): Refresh runs on a worker within a deadline
+// and gets the Cred with Dir, the user directory handle through which it
+// must read any sibling file (with tokenfile.Checks); the daemon writes
+// what it returns (Refreshed.Use, and Refreshed.Top for a rotated
+// secret) and removes the credential for ErrDelete. NextRefresh runs on
+// the daemon's own goroutine: it must not block (no network, no
+// condor_config_val; reading through Cred.Dir with checks is fine).
+// PerName multiplexes a class over provider names, building each name's
+// provider on first use within the refresh's context. Daemon (New, Run,
+// Rescan) is the core without the process, for tests and embedding.
+//
+// Still specific to the OAuth credential directory: the walk serves
+// <root>/<user>/<name>.top into <name>.use, and the class of a file is
+// decided by the multi credmon's Classifier. A daemon with another
+// layout (the Kerberos credmon's flat <user>.cred into <user>.cc) needs
+// the walk's suffixes and depth, and the classifier, to become Config
+// fields; the scheduler, pool, writes and process need no change.
 //
 // # Process contract
 //
@@ -34,7 +70,12 @@
 //	    CREDMON_OAUTH_LOG itself). Lines look like HTCondor's dprintf:
 //	    "MM/DD/YY HH:MM:SS message", warnings "WARNING: ", errors "ERROR: ",
 //	    provider messages prefixed with the provider's kind ("VAULT: ",
-//	    "WARNING: VAULT: "). The file is rotated as HTCondor rotates daemon
+//	    "WARNING: VAULT: "); messages are constant texts followed by
+//	    key=value attributes ("Successfully refreshed token user=alice
+//	    token=dune"). The file is opened relative to its directory, never
+//	    through a symlink, FIFO or hard link, never another user's; new
+//	    files get mode 0640 (LogMode) and an existing one readable by
+//	    others is made private. The file is rotated as HTCondor rotates daemon
 //	    logs: past MAX_<NAME>_LOG bytes (else MAX_DEFAULT_LOG, else 10 MiB;
 //	    units K, M, G accepted; 0 disables rotation) it is renamed to
 //	    <file>.old. -v also logs to stderr; -d (or D_FULLDEBUG or D_ALL in
@@ -139,15 +180,18 @@
 //
 // # Writes
 //
-// One goroutine (the daemon's loop) writes every result, through
-// tokenfile.Write: a rotated .top first (mode 0600), then the .use (mode
-// 0400), each atomically, owned by root (0:0) when the daemon runs as
+// One goroutine (the daemon's loop) writes every result, through the
+// user directory handle the worker opened (tokenfile.Dir: openat,
+// renameat, unlinkat; a user directory swapped for a symlink meanwhile
+// changes nothing): a rotated .top first (mode 0600, file and directory
+// fsynced), then the .use (mode 0400, not synced), each atomically, owned by root (0:0) when the daemon runs as
 // root, else by the daemon's uid. The temporary file is created in the
 // user's directory, next to the target, and renamed over it: the rename
 // stays within one directory (atomic, and it replaces a symlink rather
-// than following it), a crash leaves a stray temporary file in the user's
-// directory, which the credd removes with the directory, and never in the
-// credential root (the Python credmon creates its temporary files in the
+// than following it), a crash leaves a stray temporary file
+// (".<name>.tmp<16 hex digits>") in the user's directory, removed the
+// next time the directory is listed, and never one in the credential
+// root (the Python credmon creates its temporary files in the
 // root and leaks them there when a rename fails). A .top re-stored while
 // its refresh was running is never overwritten: the refresh is redone.
 //

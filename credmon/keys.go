@@ -15,7 +15,8 @@ import (
 	"os"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/google/renameio/v2"
+
+	"github.com/vaultcred/gettoken/internal/tokenfile"
 )
 
 // Default locations of the local issuer's key pair: the defaults of
@@ -64,10 +65,10 @@ func GenerateSigningKey(kind KeyType) (crypto.Signer, error) {
 	return nil, fmt.Errorf("%w: key type %q is not %q or %q", ErrBadKey, kind, KeyEC, KeyRSA)
 }
 
-// MarshalPrivateKeyPEM encodes key as PEM in the "traditional" OpenSSL
+// marshalPrivateKeyPEM encodes key as PEM in the "traditional" OpenSSL
 // form the scitokens tools write: "EC PRIVATE KEY" (SEC 1) or
 // "RSA PRIVATE KEY" (PKCS #1).
-func MarshalPrivateKeyPEM(key crypto.Signer) ([]byte, error) {
+func marshalPrivateKeyPEM(key crypto.Signer) ([]byte, error) {
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:
 		der, err := x509.MarshalECPrivateKey(k)
@@ -81,8 +82,8 @@ func MarshalPrivateKeyPEM(key crypto.Signer) ([]byte, error) {
 	return nil, fmt.Errorf("%w: %T is not an EC or RSA private key", ErrBadKey, key)
 }
 
-// MarshalPublicKeyPEM encodes pub as a PEM "PUBLIC KEY" (SubjectPublicKeyInfo).
-func MarshalPublicKeyPEM(pub crypto.PublicKey) ([]byte, error) {
+// marshalPublicKeyPEM encodes pub as a PEM "PUBLIC KEY" (SubjectPublicKeyInfo).
+func marshalPublicKeyPEM(pub crypto.PublicKey) ([]byte, error) {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadKey, err)
@@ -199,11 +200,14 @@ func OpenIDConfiguration(issuer, jwksURI string) ([]byte, error) {
 // rename). Existing files are replaced. An empty publicPath writes only
 // the private key.
 func WriteKeyPair(key crypto.Signer, privatePath, publicPath string) error {
-	priv, err := MarshalPrivateKeyPEM(key)
+	priv, err := marshalPrivateKeyPEM(key)
 	if err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(privatePath, priv, 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
+	// Through tokenfile: the temporary file is made next to the key (a
+	// general-purpose temporary directory such as /tmp is never used for
+	// a private key), synced, and renamed into place.
+	if err := tokenfile.Write(privatePath, priv, tokenfile.Options{Mode: 0o600, AllowForeign: true}); err != nil {
 		return fmt.Errorf("writing the private key: %w", err)
 	}
 	if publicPath == "" {
@@ -213,11 +217,11 @@ func WriteKeyPair(key crypto.Signer, privatePath, publicPath string) error {
 }
 
 func writePublicKey(pub crypto.PublicKey, path string) error {
-	data, err := MarshalPublicKeyPEM(pub)
+	data, err := marshalPublicKeyPEM(pub)
 	if err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(path, data, 0o644, renameio.WithStaticPermissions(0o644)); err != nil {
+	if err := tokenfile.Write(path, data, tokenfile.Options{Mode: 0o644, AllowForeign: true}); err != nil {
 		return fmt.Errorf("writing the public key: %w", err)
 	}
 	return nil

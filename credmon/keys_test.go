@@ -33,7 +33,7 @@ func TestGenerateAndParseRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			data, err := MarshalPrivateKeyPEM(key)
+			data, err := marshalPrivateKeyPEM(key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +83,7 @@ func TestParseRejects(t *testing.T) {
 	}
 	smallPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(small)})
 	ec, _ := GenerateSigningKey(KeyEC)
-	pub, _ := MarshalPublicKeyPEM(ec.Public())
+	pub, _ := marshalPublicKeyPEM(ec.Public())
 	secretish := "-----BEGIN EC PRIVATE KEY-----\nTOPSECRETMATERIAL\n-----END EC PRIVATE KEY-----\n"
 	for name, data := range map[string][]byte{
 		"empty":       nil,

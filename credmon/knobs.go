@@ -86,6 +86,14 @@ func (k *Knobs) Load(ctx context.Context, names ...string) error {
 // loaded is looked up on its own first (with a 10 s timeout); if that
 // fails it is reported undefined and not cached.
 func (k *Knobs) Lookup(name string) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), knobTimeout)
+	defer cancel()
+	return k.LookupContext(ctx, name)
+}
+
+// LookupContext is Lookup within ctx (the caller's deadline, such as a
+// refresh's), with no timeout of its own.
+func (k *Knobs) LookupContext(ctx context.Context, name string) (string, bool) {
 	u := strings.ToUpper(name)
 	k.mu.Lock()
 	v, ok := k.vals[u]
@@ -94,8 +102,6 @@ func (k *Knobs) Lookup(name string) (string, bool) {
 	if known {
 		return v, ok
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), knobTimeout)
-	defer cancel()
 	if err := k.Load(ctx, name); err != nil {
 		return "", false
 	}
@@ -123,28 +129,28 @@ func (k *Knobs) String(name, def string) string {
 	return def
 }
 
-// Int returns the knob as an integer (see ParseInt), def when undefined.
+// Int returns the knob as an integer (see parseInt), def when undefined.
 // A value that is not an integer gives def and an error naming the knob.
 func (k *Knobs) Int(name string, def int64) (int64, error) {
 	v, ok := k.Lookup(name)
 	if !ok {
 		return def, nil
 	}
-	n, err := ParseInt(v)
+	n, err := parseInt(v)
 	if err != nil {
 		return def, fmt.Errorf("%s: %w", name, err)
 	}
 	return n, nil
 }
 
-// Bool returns the knob as a boolean (see ParseBool), def when undefined.
+// Bool returns the knob as a boolean (see parseBool), def when undefined.
 // A value that is not a boolean gives def and an error naming the knob.
 func (k *Knobs) Bool(name string, def bool) (bool, error) {
 	v, ok := k.Lookup(name)
 	if !ok {
 		return def, nil
 	}
-	b, err := ParseBool(v)
+	b, err := parseBool(v)
 	if err != nil {
 		return def, fmt.Errorf("%s: %w", name, err)
 	}
@@ -164,9 +170,9 @@ func (k *Knobs) List(name string) []string {
 // ErrBadValue is matched by the errors of the parse helpers.
 var ErrBadValue = errors.New("invalid value")
 
-// ParseInt parses an integer knob value: optional sign and decimal digits,
+// parseInt parses an integer knob value: optional sign and decimal digits,
 // surrounding white space ignored.
-func ParseInt(s string) (int64, error) {
+func parseInt(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil {
@@ -175,11 +181,11 @@ func ParseInt(s string) (int64, error) {
 	return n, nil
 }
 
-// ParseBool parses a boolean knob value as HTCondor's param_boolean does
+// parseBool parses a boolean knob value as HTCondor's param_boolean does
 // for literal values: "true" or "1", "false" or "0", in any case,
 // surrounding white space ignored. (HTCondor would also evaluate a ClassAd
 // expression; that is not supported.)
-func ParseBool(s string) (bool, error) {
+func parseBool(s string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "true", "1":
 		return true, nil
@@ -195,10 +201,10 @@ func SplitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 }
 
-// ParseSize parses a log size such as MAX_<SUBSYS>_LOG: a number of bytes,
+// parseSize parses a log size such as MAX_<SUBSYS>_LOG: a number of bytes,
 // optionally followed by a unit K, M or G (any case, optionally followed
 // by "b"; powers of 1024), e.g. "10000000", "64 Kb", "10M".
-func ParseSize(s string) (int64, error) {
+func parseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := 0
 	if i < len(t) && (t[i] == '-' || t[i] == '+') {

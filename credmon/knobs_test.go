@@ -92,23 +92,23 @@ func TestKnobAccessors(t *testing.T) {
 
 func TestParseHelpers(t *testing.T) {
 	for in, want := range map[string]bool{"true": true, "True": true, " TRUE ": true, "1": true, "false": false, "FALSE": false, "0": false} {
-		if got, err := ParseBool(in); got != want || err != nil {
-			t.Errorf("ParseBool(%q) = %v, %v", in, got, err)
+		if got, err := parseBool(in); got != want || err != nil {
+			t.Errorf("parseBool(%q) = %v, %v", in, got, err)
 		}
 	}
 	for _, in := range []string{"", "yes", "2", "truex"} {
-		if _, err := ParseBool(in); !errors.Is(err, ErrBadValue) {
-			t.Errorf("ParseBool(%q) err %v", in, err)
+		if _, err := parseBool(in); !errors.Is(err, ErrBadValue) {
+			t.Errorf("parseBool(%q) err %v", in, err)
 		}
 	}
 	for in, want := range map[string]int64{"0": 0, "10000000": 10000000, "64 Kb": 64 << 10, "10M": 10 << 20, "1g": 1 << 30, " 5 b": 5, "-1": -1} {
-		if got, err := ParseSize(in); got != want || err != nil {
-			t.Errorf("ParseSize(%q) = %d, %v", in, got, err)
+		if got, err := parseSize(in); got != want || err != nil {
+			t.Errorf("parseSize(%q) = %d, %v", in, got, err)
 		}
 	}
 	for _, in := range []string{"", "M", "10 X", "1.5M", "99999999999999999999"} {
-		if _, err := ParseSize(in); !errors.Is(err, ErrBadValue) {
-			t.Errorf("ParseSize(%q) err %v", in, err)
+		if _, err := parseSize(in); !errors.Is(err, ErrBadValue) {
+			t.Errorf("parseSize(%q) err %v", in, err)
 		}
 	}
 	if got := SplitList(" a,b  c\n,"); !slices.Equal(got, []string{"a", "b", "c"}) {

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/vaultcred/gettoken/internal/jwtdecode"
 	"log/slog"
 	"os"
 	"strconv"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/vaultcred/gettoken/internal/jwtdecode"
 )
 
 // Defaults of the LOCAL_CREDMON_* (and CLIENT_CREDMON_*) knobs, as in
@@ -522,7 +523,7 @@ func issuedNextRefresh(use []byte, written time.Time, fallback time.Duration) ti
 		half = exp.Sub(written) / 2
 		due = written.Add(half)
 	} else if isJSON && expiresIn > 0 {
-		half = time.Duration(expiresIn) * time.Second / 2
+		half = secondsDuration(float64(expiresIn)) / 2
 		due = written.Add(half)
 	} else if !isJSON && fallback > 0 && !strings.Contains(tok, ".") {
 		half = fallback / 2
@@ -552,7 +553,7 @@ func parseIssuedUse(b []byte, u *issuedUse) error {
 		if err != nil {
 			return err
 		}
-		u.ExpiresIn = int64(f)
+		u.ExpiresIn = int64(secondsDuration(f) / time.Second)
 	}
 	return nil
 }

@@ -6,43 +6,68 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/vaultcred/gettoken/internal/tokenfile"
 )
 
-// DefaultMaxLog is the size at which the log is rotated when neither
+// defaultMaxLog is the size at which the log is rotated when neither
 // MAX_<NAME>_LOG nor MAX_DEFAULT_LOG is set (HTCondor's default, 10 MiB).
-const DefaultMaxLog = 10 << 20
+const defaultMaxLog = 10 << 20
 
-// LogFile is a log file rotated the way HTCondor's dprintf rotates daemon
+// LogMode is the mode of a new log file: readable by its group (the
+// HTCondor administrators' group when the log directory is setgid), never
+// by others. A log holds user names, token names, URLs from users' files
+// and short error texts from remote servers, so, as Vault does for its
+// audit files, it is not world-readable; an existing log that others may
+// read is made private on open.
+const LogMode = 0o640
+
+// rotatingLog is a log file rotated the way HTCondor's dprintf rotates daemon
 // logs: when a write would take it past Max bytes, the file is renamed to
 // <path>.old (replacing the previous one) and a new file is started. Max
 // <= 0 disables rotation. Writes are serialized; each Write should be one
-// whole line. LogFile is safe for concurrent use.
-type LogFile struct {
+// whole line. rotatingLog is safe for concurrent use.
+//
+// The log directory is often writable by the condor account, while the
+// credmon runs as root: the file is opened and rotated relative to the
+// directory, never through a symlink, never blocking on a FIFO, and a log
+// owned by another user or with other hard links is refused (it would let
+// whoever planted it make root append to, or chmod, a file of their
+// choice).
+type rotatingLog struct {
 	Path string
 	Max  int64
 
 	mu   sync.Mutex
+	dir  *tokenfile.Dir
+	name string
 	f    *os.File
 	size int64
 }
 
-// OpenLog opens (creating, mode 0644 as HTCondor's logs) path for
-// appending.
-func OpenLog(path string, max int64) (*LogFile, error) {
-	l := &LogFile{Path: path, Max: max}
+// openLog opens (creating, mode LogMode) path for appending.
+func openLog(path string, max int64) (*rotatingLog, error) {
+	dir, err := tokenfile.OpenDir(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("opening log file: %w", err)
+	}
+	l := &rotatingLog{Path: path, Max: max, dir: dir, name: filepath.Base(path)}
 	if err := l.open(); err != nil {
+		dir.Close()
 		return nil, err
 	}
 	return l, nil
 }
 
-func (l *LogFile) open() error {
-	f, err := os.OpenFile(l.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+func (l *rotatingLog) open() error {
+	f, err := l.dir.OpenFile(l.name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, LogMode)
 	if err != nil {
 		return fmt.Errorf("opening log file: %w", err)
 	}
@@ -51,12 +76,28 @@ func (l *LogFile) open() error {
 		f.Close()
 		return fmt.Errorf("opening log file: %w", err)
 	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case st == nil:
+	case int(st.Uid) != os.Geteuid():
+		f.Close()
+		return fmt.Errorf("opening log file: %s is owned by uid %d, not by this daemon (uid %d); remove it", l.Path, st.Uid, os.Geteuid())
+	case st.Nlink > 1:
+		f.Close()
+		return fmt.Errorf("opening log file: %s has %d hard links; remove it", l.Path, st.Nlink)
+	}
+	if fi.Mode().Perm()&0o007 != 0 {
+		if err := f.Chmod(fi.Mode().Perm() &^ 0o007); err != nil {
+			f.Close()
+			return fmt.Errorf("opening log file: %w", err)
+		}
+	}
 	l.f, l.size = f, fi.Size()
 	return nil
 }
 
 // Write appends p, rotating first if p would take the file past Max.
-func (l *LogFile) Write(p []byte) (int, error) {
+func (l *rotatingLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
@@ -74,8 +115,8 @@ func (l *LogFile) Write(p []byte) (int, error) {
 
 // rotate renames the file to .old and opens a new one. If that fails the
 // old file is kept and written to (a log that grows beats no log).
-func (l *LogFile) rotate() {
-	if err := os.Rename(l.Path, l.Path+".old"); err != nil {
+func (l *rotatingLog) rotate() {
+	if err := l.dir.Rename(l.name, l.name+".old"); err != nil {
 		return
 	}
 	old := l.f
@@ -87,7 +128,7 @@ func (l *LogFile) rotate() {
 }
 
 // Close closes the file.
-func (l *LogFile) Close() error {
+func (l *rotatingLog) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
@@ -95,6 +136,7 @@ func (l *LogFile) Close() error {
 	}
 	err := l.f.Close()
 	l.f = nil
+	l.dir.Close()
 	return err
 }
 
@@ -116,9 +158,9 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return len(p), first
 }
 
-// LineWriter returns a writer that writes each line to every one of ws,
+// lineWriter returns a writer that writes each line to every one of ws,
 // one line at a time.
-func LineWriter(ws ...io.Writer) io.Writer { return &lockedWriter{ws: ws} }
+func lineWriter(ws ...io.Writer) io.Writer { return &lockedWriter{ws: ws} }
 
 // Handler is a slog.Handler writing HTCondor dprintf-style lines:
 //
@@ -208,9 +250,9 @@ func (h *Handler) WithPrefix(prefix string) *Handler {
 	return &h2
 }
 
-// PrefixLogger returns l with messages prefixed "<prefix>: " when l uses a
+// prefixLogger returns l with messages prefixed "<prefix>: " when l uses a
 // *Handler, else l with a "provider" attribute.
-func PrefixLogger(l *slog.Logger, prefix string) *slog.Logger {
+func prefixLogger(l *slog.Logger, prefix string) *slog.Logger {
 	if h, ok := l.Handler().(*Handler); ok {
 		return slog.New(h.WithPrefix(prefix))
 	}
@@ -285,10 +327,10 @@ func appendClean(buf []byte, s string) []byte {
 	return buf
 }
 
-// CamelName is the log file base name the Python credmon derives from a
+// camelName is the log file base name the Python credmon derives from a
 // daemon name: "CREDMON_OAUTH" gives "CredmonOauth" (each '_'-separated
 // word capitalized, the rest lower case).
-func CamelName(name string) string {
+func camelName(name string) string {
 	var b strings.Builder
 	for _, w := range strings.Split(name, "_") {
 		if w == "" {

@@ -36,10 +36,10 @@ func TestHandlerFormat(t *testing.T) {
 	if got := buf.String(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
-	l := PrefixLogger(slog.New(h), "LOCAL")
+	l := prefixLogger(slog.New(h), "LOCAL")
 	l.Info("minted")
 	if !strings.HasSuffix(buf.String(), " LOCAL: minted\n") {
-		t.Errorf("PrefixLogger: %q", buf.String())
+		t.Errorf("prefixLogger: %q", buf.String())
 	}
 }
 
@@ -48,7 +48,7 @@ func TestLogFileRotation(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.Repeat("o", 60)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := OpenLog(path, 100)
+	l, err := openLog(path, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,14 +70,14 @@ func TestLogFileRotation(t *testing.T) {
 		t.Errorf("second rotation: .old %q", old)
 	}
 	fi, _ := os.Stat(path)
-	if fi.Mode().Perm() != 0o644 {
+	if fi.Mode().Perm() != LogMode {
 		t.Errorf("mode %v", fi.Mode())
 	}
 }
 
 func TestLogFileNoRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log")
-	l, err := OpenLog(path, 0)
+	l, err := openLog(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +92,8 @@ func TestLogFileNoRotation(t *testing.T) {
 
 func TestCamelName(t *testing.T) {
 	for in, want := range map[string]string{"CREDMON_OAUTH": "CredmonOauth", "credmon_vault": "CredmonVault", "X": "X", "A__B_": "AB"} {
-		if got := CamelName(in); got != want {
-			t.Errorf("CamelName(%q) = %q, want %q", in, got, want)
+		if got := camelName(in); got != want {
+			t.Errorf("camelName(%q) = %q, want %q", in, got, want)
 		}
 	}
 	if !debugKnob("D_FULLDEBUG D_CAT") || !debugKnob("d_all:2") || debugKnob("D_ALWAYS") {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -20,9 +21,9 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// DefaultTokenEndpointTimeout bounds one request to a token endpoint when
+// defaultTokenEndpointTimeout bounds one request to a token endpoint when
 // the configuration does not say.
-const DefaultTokenEndpointTimeout = 30 * time.Second
+const defaultTokenEndpointTimeout = 30 * time.Second
 
 // maxTokenResponse is the most of a token endpoint's response that is read.
 const maxTokenResponse = 1 << 20
@@ -80,11 +81,17 @@ type OAuthConfig struct {
 	// matching names case-insensitively as HTCondor does. It is used for <PROVIDER>_CLIENT_ID, <PROVIDER>_CLIENT_SECRET_FILE
 	// and <PROVIDER>_TOKEN_URL when the .meta lacks those fields. nil: no
 	// knobs.
-	Lookup func(name string) (string, bool)
+	// The lookup is bounded by ctx, the refresh's own.
+	Lookup func(ctx context.Context, name string) (string, bool)
+	// Peek is Lookup without asking HTCondor: only values already known.
+	// NextRefresh, which runs on the daemon's own goroutine, uses it, so
+	// that no condor_config_val run ever stalls the daemon. nil: no knobs
+	// in NextRefresh.
+	Peek func(name string) (string, bool)
 	// HTTPClient sends the token requests; nil means a client with the
 	// system's CAs and no proxy settings beyond the environment's.
 	HTTPClient *http.Client
-	// Timeout bounds each refresh (default DefaultTokenEndpointTimeout),
+	// Timeout bounds each refresh (default defaultTokenEndpointTimeout),
 	// within the context's own deadline.
 	Timeout time.Duration
 	// AuthStyle is how the client id and secret are sent; the zero value
@@ -100,7 +107,7 @@ type OAuthConfig struct {
 
 // OAuthProvider refreshes OAuth access tokens with the refresh tokens the
 // OAuth credmon web application stored (HTCondor's OAuthCredmon, kind
-// "OAUTH"), condor.md §6.
+// "OAUTH").
 //
 // The .top is JSON {"refresh_token": ..., ["scopes": ..., "audience":
 // ...]}; the .meta is JSON with client_id, client_secret, token_url and
@@ -130,7 +137,7 @@ type OAuthProvider struct {
 // NewOAuthProvider returns the OAuth provider.
 func NewOAuthProvider(cfg OAuthConfig) *OAuthProvider {
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTokenEndpointTimeout
+		cfg.Timeout = defaultTokenEndpointTimeout
 	}
 	if cfg.FallbackLifetime <= 0 {
 		cfg.FallbackLifetime = 10 * time.Minute
@@ -156,12 +163,24 @@ type oauthMeta struct {
 	UseRefreshToken *bool  `json:"use_refresh_token"`
 }
 
-// readOAuthMeta reads c's .meta; a missing file is an empty meta.
+// readOAuthMeta reads c's .meta through c's directory handle, with the
+// rules of every .top (no symlink, regular file, so never a FIFO, owned
+// by root or the daemon, at most MaxFileSize); a missing file is an empty
+// meta. A file those rules refuse is ErrInvalid.
 func readOAuthMeta(c Cred) (oauthMeta, bool, error) {
 	var m oauthMeta
-	b, err := os.ReadFile(c.Meta())
-	if errors.Is(err, os.ErrNotExist) {
+	dir, done, err := c.OpenDir()
+	if err != nil {
+		return m, false, fmt.Errorf("opening %s: %w", c.DirPath(), err)
+	}
+	defer done()
+	b, _, err := readAt(dir, c.Name+".meta", false)
+	if errors.Is(err, fs.ErrNotExist) {
 		return m, false, nil
+	}
+	var bad *BadFileError
+	if errors.As(err, &bad) {
+		return m, false, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if err != nil {
 		return m, false, fmt.Errorf("reading %s: %w", c.Meta(), err)
@@ -183,8 +202,23 @@ func oauthKnobNames(c Cred) []string {
 }
 
 // knob returns <NAME>_<x> for the first of c's names that defines it.
-func (p *OAuthProvider) knob(c Cred, x string) string {
-	k := knobReader{lookup: p.cfg.Lookup}
+func (p *OAuthProvider) knob(ctx context.Context, c Cred, x string) string {
+	if p.cfg.Lookup == nil {
+		return ""
+	}
+	return p.knobWith(func(n string) (string, bool) { return p.cfg.Lookup(ctx, n) }, c, x)
+}
+
+// peek is knob with only the values known already (see OAuthConfig.Peek).
+func (p *OAuthProvider) peek(c Cred, x string) string {
+	if p.cfg.Peek == nil {
+		return ""
+	}
+	return p.knobWith(p.cfg.Peek, c, x)
+}
+
+func (p *OAuthProvider) knobWith(lookup func(string) (string, bool), c Cred, x string) string {
+	k := knobReader{lookup: lookup}
 	for _, n := range oauthKnobNames(c) {
 		if v, ok := k.get(n + "_" + x); ok {
 			return v
@@ -193,20 +227,29 @@ func (p *OAuthProvider) knob(c Cred, x string) string {
 	return ""
 }
 
-// endpoint resolves the client id, secret and token URL of c.
-func (p *OAuthProvider) endpoint(c Cred) (oauthMeta, error) {
+// endpoint resolves the client id, secret and token URL of c. The site's
+// secret (<NAME>_CLIENT_SECRET_FILE) is only ever sent to the site's
+// token URL (<NAME>_TOKEN_URL): a .meta, which others than root can
+// write, that names another token_url must bring its own client_secret.
+func (p *OAuthProvider) endpoint(ctx context.Context, c Cred) (oauthMeta, error) {
 	m, _, err := readOAuthMeta(c)
 	if err != nil {
 		return m, err
 	}
 	if m.ClientID == "" {
-		m.ClientID = p.knob(c, "CLIENT_ID")
+		m.ClientID = p.knob(ctx, c, "CLIENT_ID")
 	}
-	if m.TokenURL == "" {
-		m.TokenURL = p.knob(c, "TOKEN_URL")
+	confURL := p.knob(ctx, c, "TOKEN_URL")
+	metaURL := m.TokenURL != ""
+	if !metaURL {
+		m.TokenURL = confURL
 	}
 	if m.ClientSecret == "" {
-		if f := p.knob(c, "CLIENT_SECRET_FILE"); f != "" {
+		if f := p.knob(ctx, c, "CLIENT_SECRET_FILE"); f != "" {
+			if metaURL && !sameURL(m.TokenURL, confURL) {
+				return m, fmt.Errorf("%w: %s names a token_url but no client_secret, and the configured %s_CLIENT_SECRET_FILE is only sent to %s_TOKEN_URL",
+					ErrInvalid, c.Meta(), strings.ToUpper(oauthKnobNames(c)[0]), strings.ToUpper(oauthKnobNames(c)[0]))
+			}
 			s, err := readSecretFile(f)
 			if err != nil {
 				return m, err
@@ -224,6 +267,18 @@ func (p *OAuthProvider) endpoint(c Cred) (oauthMeta, error) {
 		return m, err
 	}
 	return m, nil
+}
+
+// sameURL reports whether a and b name the same endpoint (scheme and host
+// compared case-insensitively, the rest exactly).
+func sameURL(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil || a == "" || b == "" {
+		return false
+	}
+	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host) &&
+		ua.Path == ub.Path && ua.RawQuery == ub.RawQuery && ua.User == nil && ub.User == nil
 }
 
 // readSecretFile reads a client secret file (white space trimmed).
@@ -280,7 +335,7 @@ func (p *OAuthProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refres
 	if err != nil {
 		return Refreshed{}, err
 	}
-	m, err := p.endpoint(c)
+	m, err := p.endpoint(ctx, c)
 	if err != nil {
 		return Refreshed{}, fmt.Errorf("OAUTH %s: %w", c.Key(), err)
 	}
@@ -330,7 +385,7 @@ func (p *OAuthProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refres
 }
 
 // NextRefresh implements Provider: written + expires_in * f, f = 0.95 for
-// a box.com token URL and 0.5 otherwise (condor.md §6); never when the
+// a box.com token URL and 0.5 otherwise (as HTCondor's OAuth credmon); never when the
 // .meta says "use_refresh_token": false; at once (written) for a .use
 // that is not JSON. Without expires_in, the access token's exp is used
 // if it is a JWT, else FallbackLifetime. Never sooner than a minute after
@@ -346,7 +401,7 @@ func (p *OAuthProvider) NextRefresh(c Cred, use []byte, written time.Time) time.
 	}
 	tokenURL := m.TokenURL
 	if tokenURL == "" {
-		tokenURL = p.knob(c, "TOKEN_URL")
+		tokenURL = p.peek(c, "TOKEN_URL")
 	}
 	f := 0.5
 	if isBoxTokenURL(tokenURL) {
@@ -354,7 +409,7 @@ func (p *OAuthProvider) NextRefresh(c Cred, use []byte, written time.Time) time.
 	}
 	var life time.Duration
 	if s, ok := numberField(u["expires_in"]); ok && s > 0 {
-		life = time.Duration(s * float64(time.Second))
+		life = secondsDuration(s)
 	} else {
 		var at string
 		_ = json.Unmarshal(u["access_token"], &at)
@@ -366,6 +421,24 @@ func (p *OAuthProvider) NextRefresh(c Cred, use []byte, written time.Time) time.
 	}
 	d := time.Duration(float64(life) * f)
 	return written.Add(max(d, min(time.Minute, life)))
+}
+
+// maxLifetime caps a token lifetime read from a response: any larger
+// expires_in (1e10 s, say) means "practically never expires", and must
+// not overflow a time.Duration into a negative value (which would make
+// the daemon refresh every minute).
+const maxLifetime = 100 * 365 * 24 * time.Hour
+
+// secondsDuration converts a number of seconds from a token response to a
+// duration, capped at maxLifetime (and 0 for what is not positive).
+func secondsDuration(s float64) time.Duration {
+	switch {
+	case !(s > 0): // also NaN
+		return 0
+	case s >= maxLifetime.Seconds():
+		return maxLifetime
+	}
+	return time.Duration(s * float64(time.Second))
 }
 
 // numberField reads a JSON number or a string holding one.

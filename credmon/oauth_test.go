@@ -82,7 +82,7 @@ func tokenReply(status int, body string) func(http.ResponseWriter, *http.Request
 func oauthCred(t *testing.T, name string, meta map[string]any) Cred {
 	t.Helper()
 	c := Cred{Root: t.TempDir(), User: "alice", Name: name}
-	if err := os.Mkdir(c.Dir(), 0o700); err != nil {
+	if err := os.Mkdir(c.DirPath(), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if meta != nil {
@@ -195,7 +195,7 @@ func TestOAuthKnobsFillTheMeta(t *testing.T) {
 		"BOX_CLIENT_SECRET_FILE": secretFile,
 		"BOX_TOKEN_URL":          ts.URL + "/knob",
 	})
-	p := NewOAuthProvider(OAuthConfig{HTTPClient: ts.Client(), Lookup: knobs})
+	p := NewOAuthProvider(OAuthConfig{HTTPClient: ts.Client(), Lookup: withCtx(knobs)})
 
 	// No .meta at all, a handle: the knobs of the part before "_".
 	c := oauthCred(t, "box_h1", nil)
@@ -343,7 +343,7 @@ func TestOAuthInvalidCredentials(t *testing.T) {
 
 func TestOAuthNextRefresh(t *testing.T) {
 	written := time.Unix(1_700_000_000, 0)
-	p := NewOAuthProvider(OAuthConfig{Lookup: knobMap(map[string]string{"KNOB_TOKEN_URL": "https://api.box.com/oauth2/token"})})
+	p := NewOAuthProvider(OAuthConfig{Peek: knobMap(map[string]string{"KNOB_TOKEN_URL": "https://api.box.com/oauth2/token"})})
 	jwtExp := "eyJhbGciOiJub25lIn0." + b64urlString(`{"exp":1700000400}`) + ".sig"
 	for name, tc := range map[string]struct {
 		credName string

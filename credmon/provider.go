@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/vaultcred/gettoken/internal/tokenfile"
 )
 
 // Cred is one credential in the credential directory: the .top file
@@ -16,19 +18,44 @@ type Cred struct {
 	// Name is the token name: the .top file's name without ".top",
 	// "<service>" or "<service>_<handle>".
 	Name string
+	// Dir is the user's directory, opened (without following a symlink)
+	// by the daemon before it read the .top, and valid during the
+	// Refresh or NextRefresh call it is passed to. A provider reads
+	// siblings (a parent's .top, a .meta) through it, never through the
+	// paths below, which are for messages. nil when the caller has no
+	// handle (see OpenDir).
+	Dir *tokenfile.Dir
 }
 
-// Dir is the user's directory.
-func (c Cred) Dir() string { return c.Root + "/" + c.User }
+// OpenDir returns c.Dir, or, when c has none, opens the user directory
+// from c.Root (tests, callers outside the daemon); done releases it.
+func (c Cred) OpenDir() (dir *tokenfile.Dir, done func(), err error) {
+	if c.Dir != nil {
+		return c.Dir, func() {}, nil
+	}
+	root, err := tokenfile.OpenDir(c.Root)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer root.Close()
+	ud, err := root.OpenDir(c.User)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ud, func() { ud.Close() }, nil
+}
+
+// DirPath is the path of the user's directory (for messages).
+func (c Cred) DirPath() string { return c.Root + "/" + c.User }
 
 // Top is the path of the .top file.
-func (c Cred) Top() string { return c.Dir() + "/" + c.Name + ".top" }
+func (c Cred) Top() string { return c.DirPath() + "/" + c.Name + ".top" }
 
 // Use is the path of the .use file.
-func (c Cred) Use() string { return c.Dir() + "/" + c.Name + ".use" }
+func (c Cred) Use() string { return c.DirPath() + "/" + c.Name + ".use" }
 
 // Meta is the path of the .meta file (OAuth credentials).
-func (c Cred) Meta() string { return c.Dir() + "/" + c.Name + ".meta" }
+func (c Cred) Meta() string { return c.DirPath() + "/" + c.Name + ".meta" }
 
 // Key identifies the credential in logs and maps: "<user>/<name>".
 func (c Cred) Key() string { return c.User + "/" + c.Name }

@@ -7,23 +7,23 @@ import (
 	"time"
 )
 
-// The four providers register themselves with the daemon here: Vault,
-// OAuth (refresh tokens from the credd's web flow), the local issuer and
-// client credentials, so that one process serves every kind of .top the
-// multi credmon serves.
-func init() {
-	Register(ProviderFactory{
+// DefaultProviders are condor_credmon_vault's providers: Vault, OAuth
+// (refresh tokens from the credd's web flow), the local issuer, client
+// credentials and Pelican, so that one process serves every kind of .top the multi
+// credmon serves. Main uses them unless MainOptions.Providers says
+// otherwise.
+func DefaultProviders() []ProviderFactory {
+	return []ProviderFactory{{
 		Class: ClassVault,
 		Knobs: []string{"CREDMON_OAUTH_TOKEN_MINIMUM", "CREDMON_OAUTH_TOKEN_REFRESH", "AUTH_SSL_CLIENT_CAFILE", "AUTH_SSL_CLIENT_CADIR"},
 		New:   newVaultFromKnobs,
-	})
-	Register(ProviderFactory{
+	}, {
 		Class: ClassOAuth,
 		New: func(ctx context.Context, env ProviderEnv) (Provider, error) {
-			return NewOAuthProvider(OAuthConfig{Lookup: lazyLookup(env.Knobs), Log: env.Log}), nil
+			peek := func(name string) (string, bool) { v, ok, _ := env.Knobs.Cached(name); return v, ok }
+			return NewOAuthProvider(OAuthConfig{Lookup: env.Knobs.LookupContext, Peek: peek, Log: env.Log}), nil
 		},
-	})
-	Register(ProviderFactory{
+	}, {
 		Class: ClassLocal,
 		Knobs: []string{KnobLocalProviders, KnobLocalProvider},
 		New: func(ctx context.Context, env ProviderEnv) (Provider, error) {
@@ -45,13 +45,12 @@ func init() {
 				if created, err := EnsureKeyPair(cfg.PrivateKeyPath, pub, KeyEC); err != nil {
 					return nil, err
 				} else if created {
-					env.Log.Info(fmt.Sprintf("Created the local issuer's key pair %s and %s", cfg.PrivateKeyPath, pub))
+					env.Log.Info("Created the local issuer's key pair", "private", cfg.PrivateKeyPath, "public", pub)
 				}
 				return NewLocalProvider(cfg)
 			}), nil
 		},
-	})
-	Register(ProviderFactory{
+	}, {
 		Class: ClassClient,
 		Knobs: []string{KnobClientProviders},
 		New: func(ctx context.Context, env ProviderEnv) (Provider, error) {
@@ -64,7 +63,21 @@ func init() {
 				return NewClientProvider(cfg)
 			}), nil
 		},
-	})
+	}, {
+		Class: ClassPelican,
+		Knobs: []string{KnobPelicanProviders, KnobPelicanCAFile, KnobPelicanSkipVerify, "CREDMON_OAUTH_TOKEN_MINIMUM"},
+		New: func(ctx context.Context, env ProviderEnv) (Provider, error) {
+			configure := func(name string, lookup func(string) (string, bool)) { PelicanConfigFromKnobs(name, lookup) }
+			return perName("PELICAN", env, configure, func(name string, lookup func(string) (string, bool)) (Provider, error) {
+				cfg, err := PelicanConfigFromKnobs(name, lookup)
+				if err != nil {
+					return nil, err
+				}
+				cfg.Log = env.Log
+				return NewPelicanProvider(cfg)
+			}), nil
+		},
+	}}
 }
 
 func newVaultFromKnobs(ctx context.Context, env ProviderEnv) (Provider, error) {
@@ -79,7 +92,7 @@ func newVaultFromKnobs(ctx context.Context, env ProviderEnv) (Provider, error) {
 			return nil, fmt.Errorf("CREDMON_OAUTH_TOKEN_REFRESH must be a positive number of seconds")
 		}
 	}
-	conc, _ := k.Int(KnobMaxConcurrent, DefaultConcurrency)
+	conc, _ := k.Int(knobMaxConcurrent, defaultConcurrency)
 	return NewVault(VaultConfig{
 		Minimum:     time.Duration(min) * time.Second,
 		Refresh:     time.Duration(refresh) * time.Second,
@@ -90,42 +103,35 @@ func newVaultFromKnobs(ctx context.Context, env ProviderEnv) (Provider, error) {
 	}), nil
 }
 
-// lazyLookup looks knobs up in k, fetching the ones not asked for yet
-// (a provider's per-name knobs) from HTCondor on first use.
-func lazyLookup(k *Knobs) func(string) (string, bool) {
-	return func(name string) (string, bool) {
-		if _, _, known := k.Cached(name); !known {
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			k.Load(ctx, name)
-			cancel()
-		}
-		return k.Lookup(name)
-	}
-}
-
 // batchLookup runs configure (which only reads configuration: no side
 // effects) with a lookup that records the knob names it asks for, fetches
-// all of them from HTCondor in one batch, and returns the lookup to build
-// with for real. Configuration lookups do not depend on values, so the
-// names asked are the same both times.
-func batchLookup(k *Knobs, configure func(lookup func(string) (string, bool))) func(string) (string, bool) {
+// all of them from HTCondor in one batch within ctx, and returns the
+// lookup to build with for real. Configuration lookups do not depend on
+// values, so the names asked are the same both times.
+func batchLookup(ctx context.Context, k *Knobs, configure func(lookup func(string) (string, bool))) (func(string) (string, bool), error) {
 	var names []string
 	configure(func(name string) (string, bool) {
 		names = append(names, name)
 		return "", false
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	k.Load(ctx, names...)
-	return lazyLookup(k)
+	if err := k.Load(ctx, names...); err != nil {
+		return nil, err
+	}
+	return func(name string) (string, bool) { return k.LookupContext(ctx, name) }, nil
 }
 
 // perName is a PerName whose providers are built on first use, their
 // knobs (those configure asks for) fetched in one batch.
 func perName(kind string, env ProviderEnv, configure func(name string, lookup func(string) (string, bool)),
 	build func(name string, lookup func(string) (string, bool)) (Provider, error)) *PerName {
-	return &PerName{KindName: kind, Classifier: env.Classifier, Build: func(name string) (Provider, error) {
-		lookup := batchLookup(env.Knobs, func(l func(string) (string, bool)) { configure(name, l) })
+	return &PerName{KindName: kind, Classifier: env.Classifier, Build: func(ctx context.Context, name string) (Provider, error) {
+		lookup, err := batchLookup(ctx, env.Knobs, func(l func(string) (string, bool)) { configure(name, l) })
+		if err != nil {
+			return nil, err
+		}
 		return build(name, lookup)
+	}, Unbuilt: func(c Cred, use []byte, written time.Time) time.Time {
+		// Both kinds write formatIssuedUse's .use.
+		return issuedNextRefresh(use, written, DefaultTokenLifetime)
 	}}
 }

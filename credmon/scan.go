@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"runtime"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
+
+	"github.com/vaultcred/gettoken/internal/tokenfile"
 )
 
 // MaxFileSize is the largest .top (and .use) the daemon reads; larger
@@ -44,31 +45,22 @@ func validName(s string) bool {
 // BadFileError is a file the daemon refuses to read: a symlink, not a
 // regular file, owned by someone else, empty or too large. The message
 // names the path and the reason, never the content.
-type BadFileError struct {
-	Path string
-	Why  string
+type BadFileError = tokenfile.RefusedError
+
+// euid is the daemon's effective uid.
+var euid = os.Geteuid()
+
+// fileChecks are the rules for every file the daemon reads from a user
+// directory (.top, .use, .meta): regular, not a symlink, owned by root or
+// by the daemon (anyOwner: any owner, for the .use files it wrote and
+// gave away), 1 byte to MaxFileSize.
+func fileChecks(anyOwner bool) tokenfile.Checks {
+	return tokenfile.Checks{Owners: []int{0, euid}, AnyOwner: anyOwner, MaxSize: MaxFileSize}
 }
 
-func (e *BadFileError) Error() string { return e.Path + " " + e.Why }
-
-// checkStat applies the daemon's rules to a file's lstat: regular, owned
-// by root or by euid, 1 byte to MaxFileSize.
-func checkStat(path string, st *unix.Stat_t, euid int) error {
-	switch {
-	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
-		return &BadFileError{path, "is a symbolic link"}
-	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
-		return &BadFileError{path, "is a directory"}
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		return &BadFileError{path, "is not a regular file"}
-	case st.Uid != 0 && int(st.Uid) != euid:
-		return &BadFileError{path, fmt.Sprintf("is owned by uid %d, not by root or by the credmon (uid %d)", st.Uid, euid)}
-	case st.Size == 0:
-		return &BadFileError{path, "is empty"}
-	case st.Size > MaxFileSize:
-		return &BadFileError{path, fmt.Sprintf("is larger than %d bytes", MaxFileSize)}
-	}
-	return nil
+// checkStat applies fileChecks to a file's lstat.
+func checkStat(path string, st *unix.Stat_t, anyOwner bool) error {
+	return fileChecks(anyOwner).Check(path, tokenfile.InfoOf(st))
 }
 
 func sigOf(st *unix.Stat_t) fileSig {
@@ -80,54 +72,28 @@ func sigOf(st *unix.Stat_t) fileSig {
 	}
 }
 
-// readChecked reads a .top or .use without following a symlink and
-// refuses what checkStat refuses (euid < 0: any owner). A missing file
-// gives an error matching fs.ErrNotExist.
-func readChecked(path string, euid int) ([]byte, fileSig, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
-	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return nil, fileSig{}, &BadFileError{path, "is a symbolic link"}
-		}
-		return nil, fileSig{}, &fs.PathError{Op: "open", Path: path, Err: err}
+func sigOfInfo(fi tokenfile.Info) fileSig {
+	if fi == (tokenfile.Info{}) {
+		return fileSig{}
 	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fileSig{}, &fs.PathError{Op: "stat", Path: path, Err: err}
-	}
-	if euid < 0 {
-		euid = int(st.Uid)
-	}
-	if err := checkStat(path, &st, euid); err != nil {
-		return nil, sigOf(&st), err
-	}
-	b := make([]byte, 0, st.Size+1)
-	b, err = readAllLimited(f, b, MaxFileSize, path)
-	if err != nil {
-		return nil, sigOf(&st), fmt.Errorf("reading %s: %w", path, err)
-	}
-	return b, sigOf(&st), nil
+	return fileSig{ino: fi.Ino, size: fi.Size, mtime: fi.Mtime.UnixNano(), ctime: fi.Ctime.UnixNano()}
 }
 
-func readAllLimited(r io.Reader, b []byte, max int, path string) ([]byte, error) {
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if len(b) > max {
-			return nil, &BadFileError{path, fmt.Sprintf("is larger than %d bytes", max)}
-		}
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+// readAt reads the file name of the open user directory dir with
+// fileChecks. A missing file gives an error matching fs.ErrNotExist.
+func readAt(dir *tokenfile.Dir, name string, anyOwner bool) ([]byte, fileSig, error) {
+	b, fi, err := dir.ReadFile(name, fileChecks(anyOwner))
+	return b, sigOfInfo(fi), err
+}
+
+// statSig is the signature of name in dir, without following a symlink
+// (zero when it cannot be read).
+func statSig(dir *tokenfile.Dir, name string) fileSig {
+	fi, err := dir.Stat(name)
+	if err != nil {
+		return fileSig{}
 	}
+	return sigOfInfo(fi)
 }
 
 // pendingTop is a .top met for the first time in a listing; it is
@@ -140,6 +106,13 @@ type pendingTop struct {
 	seed      *seedUse
 }
 
+// Messages about files and directories that are skipped.
+const (
+	msgIgnoringFile   = "Ignoring file"
+	msgSymlinkUserDir = "Ignoring a symbolic link in place of a user directory"
+	msgBadUserDirName = "Ignoring user directory: its name has characters other than letters, digits and - + = _ ."
+)
+
 // report remembers a warning about a path, so that it is logged once per
 // change of the file.
 type report struct {
@@ -149,24 +122,18 @@ type report struct {
 
 // reportOnce logs a warning about path unless it was already logged for
 // this version of the file. The memory is kept while the path is seen.
-func (d *Daemon) reportOnce(path string, sig fileSig, msg string, args ...any) {
+func (d *Daemon) reportOnce(path string, sig fileSig, msg string, attrs ...any) {
 	if r, ok := d.reported[path]; ok && r.sig == sig {
 		d.reported[path] = report{sig, d.gen}
 		return
 	}
 	d.reported[path] = report{sig, d.gen}
-	d.log.Warn(fmt.Sprintf(msg, args...))
+	d.log.Warn(msg, attrs...)
 }
 
-// lstatSig is the signature of path without following a symlink (zero
-// when it cannot be read).
-func lstatSig(path string) fileSig {
-	var st unix.Stat_t
-	if unix.Lstat(path, &st) != nil {
-		return fileSig{}
-	}
-	return sigOf(&st)
-}
+// rootSig is the signature of the entry name of the credential
+// directory, without following a symlink (zero when it cannot be read).
+func (d *Daemon) rootSig(name string) fileSig { return statSig(d.rootDir, name) }
 
 // userDir is the daemon's memory of one user directory.
 type userDir struct {
@@ -194,7 +161,7 @@ const parallelListing = 64
 // rename) or removed changes it, so an idle quick pass costs one fstatat
 // per user instead of a listing and one fstatat per credential. Content
 // changed in place (no rename) is caught by inotify, and by the deep
-// passes (start-up, inotify overflow, every DeepInterval).
+// passes (start-up, inotify overflow, every deepInterval).
 func (d *Daemon) fullPass(ctx context.Context, deep bool) {
 	start := time.Now()
 	d.gen++
@@ -224,7 +191,7 @@ func (d *Daemon) fullPass(ctx context.Context, deep bool) {
 	if deep {
 		kind = "deep"
 	}
-	d.log.Debug(fmt.Sprintf("Listed %d credentials of %d users in %v (%s pass)", len(d.creds), len(d.users), d.lastListing.Round(time.Microsecond), kind))
+	d.log.Debug("Listed the credential directory", "credentials", len(d.creds), "users", len(d.users), "took", d.lastListing.Round(time.Microsecond), "pass", kind)
 }
 
 // partialPass lists only the given user directories (inotify events).
@@ -234,24 +201,24 @@ func (d *Daemon) partialPass(ctx context.Context, users []string) {
 	var reqs []listReq
 	for _, name := range users {
 		only[name] = true
-		var st unix.Stat_t
 		path := d.root + "/" + name
-		if err := unix.Lstat(path, &st); err != nil {
+		if !validName(name) {
+			d.reportOnce(path, d.rootSig(name), msgBadUserDirName, "dir", path)
+			continue
+		}
+		fi, err := d.rootDir.Stat(name)
+		if err != nil {
 			delete(d.users, name) // gone: its credentials are dropped below
 			continue
 		}
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		if !fi.Mode.IsDir() {
 			delete(d.users, name)
-			if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-				d.reportOnce(path, sigOf(&st), "Ignoring %s: a symbolic link, not a user directory", path)
+			if fi.Mode&fs.ModeSymlink != 0 {
+				d.reportOnce(path, sigOfInfo(fi), msgSymlinkUserDir, "path", path)
 			}
 			continue
 		}
-		if !validName(name) {
-			d.reportOnce(path, sigOf(&st), "Ignoring user directory %s: its name has characters other than letters, digits and - + = _ .", path)
-			continue
-		}
-		reqs = append(reqs, listReq{name: name, sig: sigOf(&st)})
+		reqs = append(reqs, listReq{name: name, sig: sigOfInfo(fi)})
 	}
 	d.listUsers(reqs)
 	d.classifyPending(ctx)
@@ -265,9 +232,14 @@ func (d *Daemon) partialPass(ctx context.Context, users []string) {
 // reported once. It returns false when the root cannot be listed (then
 // nothing is forgotten).
 func (d *Daemon) listRoot(deep bool) bool {
-	fd, err := unix.Open(d.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// A descriptor of its own for getdents (which moves its offset).
+	var fd int
+	err := d.rootDir.Fd(func(rfd int) (err error) {
+		fd, err = unix.Openat(rfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		return err
+	})
 	if err != nil {
-		d.log.Error(fmt.Sprintf("Cannot list the credential directory %s: %v", d.root, err))
+		d.log.Error("Cannot list the credential directory", "dir", d.root, "error", err)
 		return false
 	}
 	defer unix.Close(fd)
@@ -284,7 +256,7 @@ func (d *Daemon) listRoot(deep bool) bool {
 			entries = append(entries, entry{string(name), typ})
 		}
 	}); err != nil {
-		d.log.Error(fmt.Sprintf("Cannot list the credential directory %s: %v", d.root, err))
+		d.log.Error("Cannot list the credential directory", "dir", d.root, "error", err)
 		return false
 	}
 	var reqs []listReq
@@ -292,12 +264,12 @@ func (d *Daemon) listRoot(deep bool) bool {
 		name := e.name
 		if e.typ == unix.DT_LNK {
 			path := d.root + "/" + name
-			d.reportOnce(path, lstatSig(path), "Ignoring %s: a symbolic link, not a user directory", path)
+			d.reportOnce(path, d.rootSig(name), msgSymlinkUserDir, "path", path)
 			continue
 		}
 		if !validName(name) {
 			path := d.root + "/" + name
-			d.reportOnce(path, lstatSig(path), "Ignoring user directory %s: its name has characters other than letters, digits and - + = _ .", path)
+			d.reportOnce(path, d.rootSig(name), msgBadUserDirName, "dir", path)
 			continue
 		}
 		u := d.users[name]
@@ -317,7 +289,7 @@ func (d *Daemon) listRoot(deep bool) bool {
 		case unix.S_IFDIR:
 		case unix.S_IFLNK:
 			path := d.root + "/" + name
-			d.reportOnce(path, sigOf(&st), "Ignoring %s: a symbolic link, not a user directory", path)
+			d.reportOnce(path, sigOf(&st), msgSymlinkUserDir, "path", path)
 			continue
 		default:
 			continue
@@ -362,6 +334,8 @@ type dirListing struct {
 	watched  bool    // a watch was asked for and added
 	watchErr error
 	tops     []topEntry
+	swept    []string // stale temporary files removed
+	sweepErr error    // a stale temporary file could not be removed
 }
 
 // listUsers lists the requested user directories, in parallel when they
@@ -395,7 +369,7 @@ func (d *Daemon) listUsers(reqs []listReq) {
 		if watch[i] {
 			w = fw
 		}
-		out[i] = listDir(d.root, reqs[i].name, d.euid, seed[i], w, buf)
+		out[i] = listDir(d.rootDir, reqs[i].name, seed[i], w, buf)
 	}
 	if n := min(runtime.GOMAXPROCS(0), 8); len(reqs) >= parallelListing && n > 1 {
 		var next atomic.Int64
@@ -435,33 +409,53 @@ func (d *Daemon) listUsers(reqs []listReq) {
 // credentials are new). With w, the directory is watched first, so that
 // nothing created after the listing is missed. listDir touches no daemon
 // state and may run on any goroutine.
-func listDir(root, user string, euid int, seed bool, w *fsnotify.Watcher, buf []byte) dirListing {
+func listDir(root *tokenfile.Dir, user string, seed bool, w *fsnotify.Watcher, buf []byte) dirListing {
 	var l dirListing
-	dir := root + "/" + user
+	dir := root.Join(user)
 	if w != nil {
 		l.watchErr = w.Add(dir)
 		l.watched = l.watchErr == nil
 	}
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	ud, err := root.OpenDir(user)
 	if err != nil {
 		l.err = err
 		return l
 	}
-	defer unix.Close(fd)
+	defer ud.Close()
+	l.err = ud.Fd(func(fd int) error { return listDirFd(&l, ud, fd, dir, seed, buf) })
+	return l
+}
+
+// staleTemp is the age from which a temporary file of the daemon's
+// writes, left in a user directory by a crash, is removed.
+const staleTemp = time.Minute
+
+// listDirFd is listDir's work on the open directory fd.
+func listDirFd(l *dirListing, ud *tokenfile.Dir, fd int, dir string, seed bool, buf []byte) error {
+	var names []string
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		l.err = err
-		return l
+		return err
 	}
 	l.sig = sigOf(&st)
-	var names []string
+	var temps []string
 	if err := readDirNames(fd, buf, func(name []byte, _ uint8) {
 		if bytes.HasSuffix(name, dotTop) || bytes.HasSuffix(name, dotUse) {
 			names = append(names, string(name))
+		} else if len(name) > 0 && name[0] == '.' && tokenfile.IsTemp(string(name)) {
+			temps = append(temps, string(name))
 		}
 	}); err != nil {
-		l.err = err
-		return l
+		return err
+	}
+	// The daemon writes only on its own goroutine, which is waiting for
+	// this listing: a temporary file here is a crash's leftover.
+	for _, n := range temps {
+		if removed, err := ud.RemoveTemp(n, staleTemp); removed {
+			l.swept = append(l.swept, n)
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			l.sweepErr = err
+		}
 	}
 	var uses []string
 	for _, n := range names {
@@ -499,7 +493,7 @@ func listDir(root, user string, euid int, seed bool, w *fsnotify.Watcher, buf []
 		case tok == "" || !validName(tok):
 			t.bad = "its name has characters other than letters, digits and - + = _ ."
 		default:
-			if err := checkStat(dir+"/"+n, &st, euid); err != nil {
+			if err := checkStat(dir+"/"+n, &st, false); err != nil {
 				t.bad = err.(*BadFileError).Why
 			}
 		}
@@ -511,7 +505,7 @@ func listDir(root, user string, euid int, seed bool, w *fsnotify.Watcher, buf []
 		}
 		l.tops = append(l.tops, t)
 	}
-	return l
+	return nil
 }
 
 var (
@@ -570,7 +564,7 @@ func readUseAt(dirfd int, name string, top fileSig) *seedUse {
 	s := &seedUse{sig: sigOf(&st)}
 	if top.ctime <= s.sig.ctime {
 		// Not due because of the .top: the .use must be a usable file.
-		if err := checkStat(name, &st, int(st.Uid)); err != nil {
+		if err := checkStat(name, &st, true); err != nil {
 			s.err = err
 		}
 	}
@@ -592,16 +586,22 @@ func (d *Daemon) applyListing(r listReq, l *dirListing, now time.Time) {
 			// Gone, or replaced by a file: its credentials are dropped.
 			delete(d.users, r.name)
 		case errors.Is(l.err, unix.ELOOP):
-			d.reportOnce(dir, lstatSig(dir), "Ignoring %s: a symbolic link, not a user directory", dir)
+			d.reportOnce(dir, d.rootSig(r.name), msgSymlinkUserDir, "path", dir)
 			delete(d.users, r.name)
 		default:
 			// Keep its credentials, and list it again next time.
-			d.reportOnce(dir, lstatSig(dir), "Cannot list %s: %v", dir, l.err)
+			d.reportOnce(dir, d.rootSig(r.name), "Cannot list a user directory", "dir", dir, "error", l.err)
 			if u != nil {
 				u.seen, u.sig, u.racy = d.gen, fileSig{}, true
 			}
 		}
 		return
+	}
+	for _, n := range l.swept {
+		d.log.Info("Removed a temporary file left by an interrupted write", "file", dir+"/"+n)
+	}
+	if l.sweepErr != nil {
+		d.reportOnce(dir, l.sig, "Cannot remove a stale temporary file", "dir", dir, "error", l.sweepErr)
 	}
 	if u == nil {
 		u = &userDir{}
@@ -622,11 +622,7 @@ func (d *Daemon) applyListing(r listReq, l *dirListing, now time.Time) {
 		t := &l.tops[i]
 		if t.bad != "" {
 			path := dir + "/" + t.file
-			if t.sig == (fileSig{}) || strings.HasPrefix(t.bad, "its name") {
-				d.reportOnce(path, t.sig, "Ignoring %s: %s", path, t.bad)
-			} else {
-				d.reportOnce(path, t.sig, "Ignoring %s %s", path, t.bad)
-			}
+			d.reportOnce(path, t.sig, msgIgnoringFile, "file", path, "reason", t.bad)
 			continue
 		}
 		d.observe(r.name, t.file[:len(t.file)-4], t.sig, t.hasUse, t.seed)
@@ -688,20 +684,18 @@ func (d *Daemon) decide(tok string) Decision {
 }
 
 func (d *Daemon) warnUnserved(c *cred, dec Decision) {
-	d.log.Warn(fmt.Sprintf("Ignoring %s token for user %s: %s", c.name(), c.user(), dec.Why))
+	d.log.Warn("Ignoring token", "user", c.user(), "token", c.name(), "reason", dec.Why)
 }
 
-// classifyPending classifies the .top files met for the first time:
-// looks up the <PROVIDER>_CLIENT_ID knobs of new provider names in one
-// batch, then seeds each credential's due time.
+// classifyPending classifies the .top files met for the first time. The
+// <PROVIDER>_CLIENT_ID knobs of new provider names are looked up first,
+// in one batch, on a goroutine of their own (condor_config_val can take
+// seconds, and the daemon's goroutine never waits for it): the .top files
+// stay pending until knobsLoaded, and the pass is not complete before.
 func (d *Daemon) classifyPending(ctx context.Context) {
-	if len(d.pending) == 0 {
+	if len(d.pending) == 0 || d.knobsLoading {
 		return
 	}
-	defer func() {
-		clear(d.pending)
-		d.pending = d.pending[:0]
-	}()
 	var need []string
 	for _, p := range d.pending {
 		if prov, ok := d.cls.ProviderName(p.tok); ok {
@@ -711,22 +705,28 @@ func (d *Daemon) classifyPending(ctx context.Context) {
 		}
 	}
 	if len(need) > 0 {
-		lctx, cancel := context.WithTimeout(ctx, knobTimeout)
-		err := d.knobs.Load(lctx, need...)
-		cancel()
-		if err != nil {
-			// Leave them unknown: the next pass tries again.
-			d.log.Error(fmt.Sprintf("Cannot classify %d new credentials: %v", len(d.pending), err))
-			for _, p := range d.pending {
-				if u := d.users[p.user]; u != nil {
-					u.sig, u.racy = fileSig{}, true
-				}
-			}
-			return
-		}
+		d.knobsLoading = true
+		go func() {
+			lctx, cancel := context.WithTimeout(ctx, knobTimeout)
+			defer cancel()
+			d.knobsDone <- d.knobs.Load(lctx, need...)
+		}()
+		return
 	}
+	defer func() {
+		clear(d.pending)
+		d.pending = d.pending[:0]
+	}()
 	for _, p := range d.pending {
 		key := p.user + "/" + p.tok
+		if c := d.creds[key]; c != nil {
+			// Listed twice while its knobs were looked up.
+			if c.sig != p.sig {
+				c.sig = p.sig
+				d.topChanged(c)
+			}
+			continue
+		}
 		c := &cred{key: key, slash: int32(len(p.user)), idx: -1, seen: d.gen, sig: p.sig}
 		dec := d.decide(p.tok)
 		c.class = dec.Class
@@ -737,6 +737,24 @@ func (d *Daemon) classifyPending(ctx context.Context) {
 		}
 		d.seed(c, p.hasUse, p.seed)
 	}
+}
+
+// knobsLoaded receives the outcome of classifyPending's lookup.
+func (d *Daemon) knobsLoaded(ctx context.Context, err error) {
+	d.knobsLoading = false
+	if err != nil {
+		// Leave them unknown: the next pass tries again.
+		d.log.Error("Cannot classify new credentials", "count", len(d.pending), "error", err)
+		for _, p := range d.pending {
+			if u := d.users[p.user]; u != nil {
+				u.sig, u.racy = fileSig{}, true
+			}
+		}
+		clear(d.pending)
+		d.pending = d.pending[:0]
+		return
+	}
+	d.classifyPending(ctx)
 }
 
 // seed sets the first due time of a credential met for the first time:
@@ -762,8 +780,15 @@ func (d *Daemon) seed(c *cred, hasUse bool, s *seedUse) {
 		d.queue.schedule(c, dueAfterWrite(written, next, d.jitter))
 		return
 	}
+	ud, err := d.rootDir.OpenDir(cr.User)
+	if err != nil {
+		d.queue.schedule(c, 0) // the worker reports it
+		return
+	}
+	defer ud.Close()
+	cr.Dir = ud
 	if s == nil || errors.Is(s.err, errGrew) || (s.err == nil && s.data == nil && c.sig.ctime <= s.sig.ctime) {
-		use, sig, err := readChecked(cr.Use(), -1)
+		use, sig, err := readAt(ud, cr.Name+".use", true)
 		s = &seedUse{data: use, sig: sig, err: err}
 	}
 	if s.err != nil {
@@ -819,7 +844,12 @@ func (d *Daemon) refineSeeds() {
 			continue // being refreshed, or not waiting: nothing to refine
 		}
 		cr := d.credOf(c)
-		use, sig, err := readChecked(cr.Use(), -1)
+		ud, err := d.rootDir.OpenDir(cr.User)
+		if err != nil {
+			continue // the provisional time stands
+		}
+		use, sig, err := readAt(ud, cr.Name+".use", true)
+		ud.Close()
 		if err != nil || c.sig.ctime > sig.ctime {
 			continue // the provisional time stands
 		}

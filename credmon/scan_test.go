@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vaultcred/gettoken/internal/tokenfile"
 )
 
 func TestValidName(t *testing.T) {
@@ -33,53 +35,32 @@ func TestReadChecked(t *testing.T) {
 	os.WriteFile(p("foreign"), []byte("x"), 0o600)
 	os.Chown(p("foreign"), 4242, 4242)
 
-	b, sig, err := readChecked(p("ok"), os.Geteuid())
+	d, err := tokenfile.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	b, sig, err := readAt(d, "ok", false)
 	if err != nil || string(b) != "data" || sig.size != 4 || sig.ino == 0 || sig.ctime == 0 {
 		t.Errorf("ok: %q %+v %v", b, sig, err)
 	}
 	for name, why := range map[string]string{
 		"empty": "is empty", "big": "is larger than", "link": "is a symbolic link", "dir": "is a directory", "foreign": "is owned by uid 4242",
 	} {
-		_, _, err := readChecked(p(name), os.Geteuid())
+		_, _, err := readAt(d, name, false)
 		var bad *BadFileError
 		if !errors.As(err, &bad) || !strings.Contains(err.Error(), why) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if _, _, err := readChecked(p("foreign"), -1); err != nil {
+	if _, _, err := readAt(d, "foreign", true); err != nil {
 		t.Errorf("any owner: %v", err)
 	}
-	if _, _, err := readChecked(p("missing"), 0); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := readAt(d, "missing", false); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing: %v", err)
 	}
 }
 
-func TestTouchNeverFollowsSymlinks(t *testing.T) {
-	dir := t.TempDir()
-	target := filepath.Join(dir, "target")
-	link := filepath.Join(dir, CompleteFile)
-	os.Symlink(target, link)
-	if err := touch(link); err == nil {
-		t.Error("touch through a symlink succeeded")
-	}
-	if _, err := os.Lstat(target); err == nil {
-		t.Error("touch created the symlink's target")
-	}
-	plain := filepath.Join(dir, "plain")
-	if err := touch(plain); err != nil {
-		t.Fatal(err)
-	}
-	old := time.Now().Add(-time.Hour)
-	os.Chtimes(plain, old, old)
-	if err := touch(plain); err != nil {
-		t.Fatal(err)
-	}
-	if fi, _ := os.Stat(plain); time.Since(fi.ModTime()) > time.Minute {
-		t.Errorf("mtime not updated: %v", fi.ModTime())
-	}
-}
-
-// makeTree creates n users with a .top and a fresh .use each.
 func makeTree(b testing.TB, root string, n int) {
 	b.Helper()
 	for i := range n {
@@ -155,7 +136,7 @@ func TestQuickPassListsOnlyChangedDirectories(t *testing.T) {
 		t.Fatalf("a quick pass listed an unchanged directory: %v", calls)
 	}
 	// ...a deep pass does.
-	h.clock.Advance(DeepInterval)
+	h.clock.Advance(deepInterval)
 	h.rescan()
 	if calls := vp.drain(); len(calls) != 1 || calls[0].Top != `{"vault_token":"in-place"}` {
 		t.Fatalf("deep pass: %+v", calls)

@@ -9,14 +9,14 @@ import (
 
 // Scheduling constants.
 const (
-	// BackoffBase is the delay before the first retry of a failed
-	// refresh; it doubles with each further failure up to BackoffMax.
-	BackoffBase = 30 * time.Second
-	// BackoffMax caps the back-off.
-	BackoffMax = 30 * time.Minute
-	// MinRewrite is the shortest time between two writes of a .use,
+	// backoffBase is the delay before the first retry of a failed
+	// refresh; it doubles with each further failure up to backoffMax.
+	backoffBase = 30 * time.Second
+	// backoffMax caps the back-off.
+	backoffMax = 30 * time.Minute
+	// minRewrite is the shortest time between two writes of a .use,
 	// unless its .top changes.
-	MinRewrite = 60 * time.Second
+	minRewrite = 60 * time.Second
 	// jitterDivisor: the jitter is up to 1/10 of the interval.
 	jitterDivisor = 10
 )
@@ -121,7 +121,7 @@ func randomJitter(max time.Duration) time.Duration {
 // given the provider's next refresh time: next minus a jitter of up to
 // 10% of the interval (earlier, never later, than the provider asked, so
 // a token is never refreshed after the point its provider chose), but
-// never earlier than MinRewrite after the write, or than the provider's
+// never earlier than minRewrite after the write, or than the provider's
 // own interval when that is shorter (at least a second).
 func dueAfterWrite(written, next time.Time, jitter Jitter) int64 {
 	interval := next.Sub(written)
@@ -133,7 +133,7 @@ func dueAfterWrite(written, next time.Time, jitter Jitter) int64 {
 	// after the write; a provider that deliberately asks for a shorter
 	// interval (CREDMON_OAUTH_TOKEN_REFRESH below a minute) gets it, but
 	// never less than a second.
-	gap := MinRewrite
+	gap := minRewrite
 	if interval > 0 && interval < gap {
 		gap = max(interval, time.Second)
 	}
@@ -155,13 +155,13 @@ func dueAfterWrite(written, next time.Time, jitter Jitter) int64 {
 var latestDue = time.Unix(0, math.MaxInt64)
 
 // backoff is the delay after the n-th consecutive failure (n >= 1):
-// BackoffBase doubled n-1 times, capped at BackoffMax.
+// backoffBase doubled n-1 times, capped at backoffMax.
 func backoff(n int) time.Duration {
-	d := BackoffBase
-	for i := 1; i < n && d < BackoffMax; i++ {
+	d := backoffBase
+	for i := 1; i < n && d < backoffMax; i++ {
 		d *= 2
 	}
-	return min(d, BackoffMax)
+	return min(d, backoffMax)
 }
 
 // dueAfterFailure is when to retry after the n-th consecutive failure:

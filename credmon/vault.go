@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vaultcred/gettoken/internal/jwtdecode"
+	"github.com/vaultcred/gettoken/internal/vaulterr"
 	"github.com/vaultcred/gettoken/vaultcred"
 )
 
@@ -44,7 +45,7 @@ type VaultConfig struct {
 
 // Vault serves .top files written by condor_vault_storer: it reads the
 // access token from the vault_url in the .top with the vault token in it
-// (or in the parent service's .top, for a handle), spec condor.md §5.5.
+// (or in the parent service's .top, for a handle), as HTCondor's VaultCredmon.
 //
 // Differences from HTCondor's VaultCredmon, all deliberate:
 //   - Any explicit or default https port is accepted (the original allows
@@ -83,7 +84,7 @@ func NewVault(cfg VaultConfig) *Vault {
 	if v.hc == nil {
 		v.hc = vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{
 			TLS:                 vaultcred.TLSConfig{CAFile: cfg.CAFile, CAPath: cfg.CADir},
-			Logf:                func(f string, a ...any) { v.log.Info(fmt.Sprintf(f, a...)) },
+			Logf:                func(f string, a ...any) { v.log.Info("Vault client", "message", fmt.Sprintf(f, a...)) },
 			ResolveTTL:          5 * time.Minute,
 			MaxIdleConnsPerHost: max(cfg.Concurrency, 2),
 		})
@@ -141,6 +142,7 @@ func (v *Vault) Refresh(ctx context.Context, c Cred, top []byte) (Refreshed, err
 		return Refreshed{}, fmt.Errorf("read from %s failed: %w", redactQuery(u), err)
 	}
 	if status != http.StatusOK {
+		v.debugBody(u, status, body)
 		msg := vaultErrorText(status, body)
 		if strings.Contains(msg, "permission denied") {
 			return Refreshed{}, v.confirmDenied(ctx, u, token, msg)
@@ -172,7 +174,13 @@ func (v *Vault) vaultToken(c Cred, t vaultTop) (string, error) {
 		return "", fmt.Errorf("%w: vault_token missing from %s", ErrInvalid, c.Top())
 	}
 	parent := Cred{Root: c.Root, User: c.User, Name: c.Name[:i]}
-	b, _, err := readChecked(parent.Top(), -1)
+	dir, done, err := c.OpenDir()
+	if err != nil {
+		return "", fmt.Errorf("opening %s: %w", c.DirPath(), err)
+	}
+	defer done()
+	// The same rules as for every .top (owned by root or the daemon).
+	b, _, err := readAt(dir, parent.Name+".top", false)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("%w: parent %s not available", ErrDelete, parent.Top())
@@ -238,22 +246,33 @@ func (v *Vault) get(ctx context.Context, u, token string) (int, []byte, error) {
 	return resp.StatusCode, body, nil
 }
 
-// vaultErrorText is the original's message: the reason phrase and the
-// entries of "errors", e.g. "Forbidden: permission denied".
+// maxRemoteText is the most of a server's error text that reaches the
+// log at the default level.
+const maxRemoteText = 200
+
+// vaultErrorText is the original's message, read by the project's one
+// Vault error parser (internal/vaulterr): the reason phrase and the
+// entries of Vault's "errors" array, e.g. "Forbidden: permission denied",
+// shortened to maxRemoteText characters with control characters removed.
+// Any other body is not put in the message: the vault_url comes from a
+// user's file and may name any server, and the log is read by the
+// administrators (the provider logs such a body at debug level only).
 func vaultErrorText(status int, body []byte) string {
-	msg := http.StatusText(status) + ":"
-	var doc struct {
-		Errors []string `json:"errors"`
-	}
-	if json.Unmarshal(body, &doc) == nil && len(doc.Errors) > 0 {
+	e := vaulterr.FromResponse(status, body)
+	msg := e.Reason() + ":"
+	if len(e.Errors) > 0 {
 		// Vault's multi-error texts ("1 error occurred:\n\t* permission
 		// denied\n\n") are folded onto one line.
-		return msg + " " + strings.Join(strings.Fields(strings.Join(doc.Errors, " ")), " ")
-	}
-	if b := bytes.TrimSpace(body); len(b) > 0 && len(b) < 200 && !bytes.ContainsAny(b, "\n") {
-		return msg + " " + string(b)
+		return msg + " " + shorten(strings.Join(strings.Fields(e.Detail()), " "), maxRemoteText)
 	}
 	return msg
+}
+
+// debugBody logs a Vault error response that vaultErrorText left out.
+func (v *Vault) debugBody(u *url.URL, status int, body []byte) {
+	if b := bytes.TrimSpace(body); len(b) > 0 && !json.Valid(b) {
+		v.log.Debug("Vault's error response is not JSON", "url", redactQuery(u), "status", status, "body", shorten(string(b), maxRemoteText))
+	}
 }
 
 // confirmDenied decides what a "permission denied" means: when the token

@@ -64,7 +64,7 @@ func (f *fakeVault) provider(cfg VaultConfig) *Vault {
 func writeTop(t *testing.T, root, user, name string, doc map[string]any) Cred {
 	t.Helper()
 	c := Cred{Root: root, User: user, Name: name}
-	os.MkdirAll(c.Dir(), 0o700)
+	os.MkdirAll(c.DirPath(), 0o700)
 	b, _ := json.Marshal(doc)
 	if err := os.WriteFile(c.Top(), b, 0o600); err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestVaultRefreshErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Cred{Root: root, User: "u", Name: "svc"}
-			os.MkdirAll(c.Dir(), 0o700)
+			os.MkdirAll(c.DirPath(), 0o700)
 			b := []byte(tc.raw)
 			if tc.doc != nil {
 				b, _ = json.Marshal(tc.doc)
@@ -260,7 +260,7 @@ func TestVaultURLRedaction(t *testing.T) {
 
 func TestTopSyntaxErrorQuotesNothing(t *testing.T) {
 	c := Cred{Root: t.TempDir(), User: "u", Name: "svc"}
-	os.MkdirAll(c.Dir(), 0o700)
+	os.MkdirAll(c.DirPath(), 0o700)
 	os.WriteFile(c.Top(), []byte(`{%hvs.secret`), 0o600)
 	_, err := refresh(t, NewVault(VaultConfig{}), c)
 	if !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "%") || !strings.Contains(err.Error(), "syntax error at byte 2") {

@@ -2,7 +2,6 @@ package credmon
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"strings"
@@ -11,10 +10,10 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Debounce is how long the daemon waits after an inotify event before
+// debounceDelay is how long the daemon waits after an inotify event before
 // listing the directories concerned, so that a burst of events (the credd
 // writing <name>.top.tmp and renaming it) costs one listing.
-const Debounce = 50 * time.Millisecond
+const debounceDelay = 50 * time.Millisecond
 
 // watcher follows the credential directory with inotify: the root (user
 // directories appearing or disappearing) and each user directory (.top
@@ -48,7 +47,7 @@ func newWatcher(root string, log *slog.Logger) *watcher {
 		}
 	}
 	if err != nil {
-		log.Warn(fmt.Sprintf("Cannot watch %s with inotify (%v): new credentials are found by the 60-second pass and SIGHUP only", root, err))
+		log.Warn("Cannot watch with inotify: new credentials are found by the 60-second pass and SIGHUP only", "dir", root, "error", err)
 		return nil
 	}
 	return &watcher{fw: fw, root: root, log: log}
@@ -84,7 +83,7 @@ func (w *watcher) failed(dir string, err error) {
 		return
 	}
 	w.broken = true
-	w.log.Warn(fmt.Sprintf("Cannot watch %s with inotify (%v); from now on such directories are served by the 60-second pass and SIGHUP only (raise fs.inotify.max_user_watches?)", dir, err))
+	w.log.Warn("Cannot watch with inotify; from now on such directories are served by the 60-second pass and SIGHUP only (raise fs.inotify.max_user_watches?)", "dir", dir, "error", err)
 }
 
 // userOf maps an event to the user directory to list again; inRoot tells

@@ -4,10 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -31,66 +28,69 @@ func (l *loadedCCache) principal() string {
 }
 
 // openCCache loads the cache ref points to. If want is not empty, the cache
-// must belong to that principal; in a DIR collection the first cache (primary
-// first) that belongs to it is chosen. defaultRealm completes a want without
-// "@REALM"; if it is empty such a want matches any realm.
-func openCCache(ref ccacheRef, want, defaultRealm string) (*loadedCCache, error) {
-	if ref.typ == "DIR" && !ref.subsidiary {
-		return openCollection(ref, want, defaultRealm)
+// must belong to that principal; in a collection (DIR, KEYRING, KCM) the
+// first cache (primary first) that belongs to it is chosen. defaultRealm
+// completes a want without "@REALM"; if it is empty such a want matches any
+// realm.
+func openCCache(ref ccacheRef, env *cacheEnv, want, defaultRealm string) (*loadedCCache, error) {
+	if !ref.isCollection() || want == "" {
+		c, err := ref.primary(env)
+		if err != nil {
+			return nil, err
+		}
+		l, err := loadCache(c)
+		if err != nil {
+			return nil, err
+		}
+		if want != "" && !principalMatches(l.principal(), want, defaultRealm) {
+			return nil, newError(ErrPrincipalMismatch,
+				fmt.Sprintf("credentials cache %s holds principal %s, not %s", l.name, l.principal(), want), nil)
+		}
+		return l, nil
 	}
-	l, err := readCCacheFile(ref.path, ref.String())
+	members, err := ref.members(env)
 	if err != nil {
 		return nil, err
 	}
-	if want != "" && !principalMatches(l.principal(), want, defaultRealm) {
-		return nil, newError(ErrPrincipalMismatch,
-			fmt.Sprintf("credentials cache %s holds principal %s, not %s", ref, l.principal(), want), nil)
-	}
-	return l, nil
-}
-
-func openCollection(ref ccacheRef, want, defaultRealm string) (*loadedCCache, error) {
-	dir := ref.path
-	st, err := os.Stat(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, newError(ErrNoCredentials, fmt.Sprintf("credentials cache directory %s does not exist", dir), nil)
-		}
-		return nil, newError(ErrCCacheUnreadable, "credentials cache directory "+dir, unwrapPathErr(err))
-	}
-	if !st.IsDir() {
-		return nil, newError(ErrCCacheUnreadable, fmt.Sprintf("credentials cache %s: not a directory", ref), nil)
-	}
-	primary := primarySubsidiary(dir)
-	if want == "" {
-		return readCCacheFile(filepath.Join(dir, primary), "DIR::"+filepath.Join(dir, primary))
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, newError(ErrCCacheUnreadable, "credentials cache directory "+dir, unwrapPathErr(err))
-	}
-	names := []string{primary}
-	var others []string
-	for _, e := range entries {
-		n := e.Name()
-		if n != primary && strings.HasPrefix(n, "tkt") && e.Type().IsRegular() {
-			others = append(others, n)
-		}
-	}
-	sort.Strings(others)
-	names = append(names, others...)
-	for _, n := range names {
-		p := filepath.Join(dir, n)
-		l, err := readCCacheFile(p, "DIR::"+p)
+	var have []string
+	for _, c := range members {
+		l, err := loadCache(c)
 		if err != nil {
 			continue // a missing primary or a broken member does not hide the others
 		}
 		if principalMatches(l.principal(), want, defaultRealm) {
 			return l, nil
 		}
+		have = append(have, l.principal())
+	}
+	held := "it holds no initialized cache"
+	if len(have) > 0 {
+		held = "it holds " + strings.Join(have, ", ")
 	}
 	return nil, newError(ErrPrincipalMismatch,
-		fmt.Sprintf("no credentials cache for %s in collection %s", want, ref), nil)
+		fmt.Sprintf("no credentials cache for %s in collection %s (%s)", want, ref, held), nil)
+}
+
+// loadCache reads a cache of any type and parses it for gokrb5.
+func loadCache(c Cache) (*loadedCCache, error) {
+	im, ok := c.(imager)
+	if !ok {
+		return nil, newError(ErrUnsupportedCCache, "credentials cache "+c.Name()+" cannot be read", nil)
+	}
+	data, err := im.image()
+	if err != nil {
+		return nil, err
+	}
+	cc, err := parseCCache(data)
+	if err != nil {
+		return nil, newError(ErrCCacheUnreadable, "credentials cache "+c.Name(), err)
+	}
+	file := ""
+	if f, ok := c.(*fileCache); ok {
+		file = f.path
+	}
+	cc.Path = file
+	return &loadedCCache{cc: cc, file: file, name: c.Name()}, nil
 }
 
 // primarySubsidiary reads DIR's "primary" file as MIT does: its first line
@@ -107,23 +107,6 @@ func primarySubsidiary(dir string) string {
 		return "tkt"
 	}
 	return line
-}
-
-// readCCacheFile reads and parses one MIT credentials cache file.
-func readCCacheFile(path, name string) (*loadedCCache, error) {
-	data, err := readLimited(path, maxCCacheSize)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, newError(ErrNoCredentials, fmt.Sprintf("credentials cache %s does not exist", name), nil)
-		}
-		return nil, newError(ErrCCacheUnreadable, "credentials cache "+name, unwrapPathErr(err))
-	}
-	cc, err := parseCCache(data)
-	if err != nil {
-		return nil, newError(ErrCCacheUnreadable, "credentials cache "+name, err)
-	}
-	cc.Path = path
-	return &loadedCCache{cc: cc, file: path, name: name}, nil
 }
 
 // parseCCache checks the structure of a cache with bounds checks first, so

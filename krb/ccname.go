@@ -20,10 +20,11 @@ const builtinCCacheName = "FILE:/tmp/krb5cc_%{uid}"
 
 // ccacheRef is a parsed credentials cache name.
 type ccacheRef struct {
-	// typ is "FILE" or "DIR".
+	// typ is "FILE", "DIR", "KEYRING" or "KCM".
 	typ string
-	// path is the cache file (FILE, or DIR with subsidiary) or the
-	// collection directory (DIR without subsidiary).
+	// path is the cache file (FILE, or DIR with subsidiary), the
+	// collection directory (DIR without subsidiary), or the residual of
+	// KEYRING and KCM names.
 	path string
 	// subsidiary is true for "DIR::/dir/tktXXX" names.
 	subsidiary bool
@@ -77,6 +78,8 @@ func parseCCacheName(name, source string) (ccacheRef, error) {
 			return ccacheRef{typ: "DIR", path: rest[1:], subsidiary: true, source: source}, nil
 		}
 		return ccacheRef{typ: "DIR", path: rest, source: source}, nil
+	case "KEYRING", "KCM":
+		return ccacheRef{typ: typ, path: rest, source: source}, nil
 	default:
 		return ccacheRef{}, &UnsupportedCCacheError{Type: typ, Source: source}
 	}

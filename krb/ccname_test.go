@@ -35,8 +35,9 @@ func TestResolveCCacheName(t *testing.T) {
 		{name: "DIR collection", env: map[string]string{"KRB5CCNAME": "DIR:/run/user/1/krb5cc"}, conf: plainConf, want: "DIR:/run/user/1/krb5cc", wantSource: sourceEnv},
 		{name: "DIR subsidiary", env: map[string]string{"KRB5CCNAME": "DIR::/run/user/1/krb5cc/tktAB"}, conf: plainConf, want: "DIR::/run/user/1/krb5cc/tktAB", wantSource: sourceEnv},
 		{name: "env not expanded", env: map[string]string{"KRB5CCNAME": "FILE:/tmp/%{uid}"}, conf: plainConf, want: "FILE:/tmp/%{uid}", wantSource: sourceEnv},
-		{name: "KEYRING unsupported", env: map[string]string{"KRB5CCNAME": "KEYRING:persistent:1000"}, conf: plainConf, wantErr: ErrUnsupportedCCache, errHas: []string{"KEYRING", "FILE:", "DIR:", "KRB5CCNAME"}},
-		{name: "KCM unsupported", env: map[string]string{"KRB5CCNAME": "KCM:"}, conf: plainConf, wantErr: ErrUnsupportedCCache, errHas: []string{"KCM"}},
+		{name: "KEYRING", env: map[string]string{"KRB5CCNAME": "KEYRING:persistent:1000"}, conf: plainConf, want: "KEYRING:persistent:1000", wantSource: sourceEnv},
+		{name: "KCM", env: map[string]string{"KRB5CCNAME": "KCM:"}, conf: plainConf, want: "KCM:", wantSource: sourceEnv},
+		{name: "MSLSA unsupported", env: map[string]string{"KRB5CCNAME": "MSLSA:"}, conf: plainConf, wantErr: ErrUnsupportedCCache, errHas: []string{"MSLSA", "FILE:", "DIR:", "KEYRING:", "KCM:", "KRB5CCNAME"}},
 		{name: "MEMORY unsupported", env: map[string]string{"KRB5CCNAME": "MEMORY:x"}, conf: plainConf, wantErr: ErrUnsupportedCCache, errHas: []string{"MEMORY"}},
 		{name: "API unsupported", env: map[string]string{"KRB5CCNAME": "API:x"}, conf: plainConf, wantErr: ErrUnsupportedCCache, errHas: []string{"API"}},
 		{name: "type is case sensitive", env: map[string]string{"KRB5CCNAME": "file:/x"}, conf: plainConf, wantErr: ErrUnsupportedCCache, errHas: []string{"file"}},
@@ -47,7 +48,7 @@ func TestResolveCCacheName(t *testing.T) {
 		{name: "config TEMP default", env: map[string]string{}, conf: tempConf, want: "FILE:/tmp/krb5cc_1234_x", wantSource: sourceConfig},
 		{name: "env beats config", env: map[string]string{"KRB5CCNAME": "FILE:/e"}, conf: tempConf, want: "FILE:/e", wantSource: sourceEnv},
 		{name: "config euid USERID null", env: map[string]string{}, conf: euidConf, want: "DIR:/run/user/99/krb5cc-1234", wantSource: sourceConfig},
-		{name: "config KEYRING unsupported", env: map[string]string{}, conf: keyringConf, wantErr: ErrUnsupportedCCache, errHas: []string{"KEYRING", "default_ccache_name"}},
+		{name: "config KEYRING uid", env: map[string]string{}, conf: keyringConf, want: "KEYRING:persistent:1234", wantSource: sourceConfig},
 		{name: "config unknown token", env: map[string]string{}, conf: badTokConf, wantErr: ErrConfig, errHas: []string{"badtok.conf:3", "%{bogus}"}},
 		{name: "config unterminated token", env: map[string]string{}, conf: openTokConf, wantErr: ErrConfig, errHas: []string{"opentok.conf:2", "unterminated"}},
 	}
@@ -82,9 +83,9 @@ func TestResolveCCacheName(t *testing.T) {
 }
 
 func TestUnsupportedCCacheErrorType(t *testing.T) {
-	_, err := parseCCacheName("KEYRING:persistent:1000", sourceEnv)
+	_, err := parseCCacheName("MEMORY:x", sourceEnv)
 	var ue *UnsupportedCCacheError
-	if !errors.As(err, &ue) || ue.Type != "KEYRING" {
-		t.Fatalf("err = %#v, want *UnsupportedCCacheError for KEYRING", err)
+	if !errors.As(err, &ue) || ue.Type != "MEMORY" {
+		t.Fatalf("err = %#v, want *UnsupportedCCacheError for MEMORY", err)
 	}
 }

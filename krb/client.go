@@ -116,7 +116,7 @@ func LoadFromEnv(opts Options) (*Client, error) {
 	if n, ok := prof.first("libdefaults", "default_realm"); ok {
 		defaultRealm = cleanConfigValue(n.value)
 	}
-	l, err := openCCache(ref, o.principal, defaultRealm)
+	l, err := openCCache(ref, newCacheEnv(o, prof), o.principal, defaultRealm)
 	if err != nil {
 		return nil, err
 	}

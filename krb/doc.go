@@ -1,22 +1,57 @@
 // Package krb turns a user's Kerberos credentials into an HTTP Negotiate
 // (SPNEGO) header for a service principal, for htgettoken's Kerberos stage
-// (POST <kerberos mount>/login with "Authorization: Negotiate ..."). It
-// knows nothing about Vault. It is built on gokrb5 v8 and reads, but never
-// writes, MIT credentials caches; it never asks for a password.
+// (POST <kerberos mount>/login with "Authorization: Negotiate ..."), and
+// reads and writes MIT credentials caches of every type Linux users have.
+// It knows nothing about Vault. It is built on gokrb5 v8, is pure Go (no
+// libkrb5, no cgo) and never asks for a password.
 //
 // # Credentials cache
 //
 // The cache is found as MIT's krb5_cc_default_name does: KRB5CCNAME if set
 // and not empty, else [libdefaults] default_ccache_name from krb5.conf with
 // the %{TEMP}, %{uid}, %{USERID}, %{euid}, %{username} and %{null} tokens
-// expanded, else FILE:/tmp/krb5cc_<uid>. Supported types are FILE:<path>, a
-// plain path, DIR:<directory> (the "primary" file names the cache, "tkt"
-// when absent) and DIR::<file>. KEYRING, KCM, MEMORY, API and any other type
-// give an *UnsupportedCCacheError (ErrUnsupportedCCache).
+// expanded, else FILE:/tmp/krb5cc_<uid>. Supported types:
+//
+//   - FILE:<path> or a plain path (format versions 3 and 4);
+//   - DIR:<directory>, a collection whose "primary" file names the primary
+//     cache ("tkt" when absent), and DIR::<file>, one member;
+//   - KEYRING:persistent:<uid> (EL8/EL9's default), KEYRING:user:<name>,
+//     KEYRING:session:<name> and legacy KEYRING:<name>, collections in
+//     MIT's kernel keyring layout, with :<subsidiary> naming one cache;
+//   - KCM: (the server's collection, default cache first) and KCM:<name>,
+//     over the Unix socket of krb5.conf's kcm_socket (DefaultKCMSocket
+//     when unset), against Heimdal's kcm or sssd_kcm.
+//
+// KEYRING:process and KEYRING:thread caches are private to the process
+// that made them and give an ErrUnsupportedCCache error, as do MEMORY,
+// API and other types (*UnsupportedCCacheError).
 //
 // With Options.Principal (htgettoken's --kerbprincipal, which htgettoken 2.x
-// silently ignores) the cache of that principal is chosen in a DIR
-// collection; any other cache must belong to it, else ErrPrincipalMismatch.
+// silently ignores) the first cache of a collection, primary first, whose
+// default principal is that one is chosen; a cache named on its own must
+// belong to it, else ErrPrincipalMismatch.
+//
+// # Reading and writing caches
+//
+// Cache is the one interface over all types: Open (a name, or the default
+// name, with collections standing for their primary cache) and
+// OpenCollection (all caches of a collection) return Caches, which Read
+// into Contents (principal, KDC offset, credentials including
+// configuration entries) and, for the Kerberos credmon, Initialize, Store
+// and Replace; SetPrimary switches a collection's primary cache and
+// NewKCMCache makes a new KCM cache. Contents.MarshalFile and DecodeFile
+// convert to and from the version 4 FILE format, which KEYRING payloads and
+// KCM messages share (DecodePrincipal, DecodeCredential). Every decoder is
+// bounds-checked: bad input gives an error, never a panic or a large
+// allocation.
+//
+// Each KEYRING operation runs on an OS thread of its own that exits
+// afterwards: the kernel keeps possession per thread, and the operation
+// links what it finds into that thread's keyring only, so nothing is
+// created by a read and nothing lingers. A KEYRING cache disappears when
+// its TGT's end time passes (the kernel expires the keys), renewable or
+// not. Root writing a user's KEYRING:persistent:<uid> collection gives the
+// new keys to that uid.
 //
 // # krb5.conf
 //

@@ -19,7 +19,8 @@ var (
 	ErrTGTExpired = errors.New("expired Kerberos ticket-granting ticket")
 
 	// ErrUnsupportedCCache means the credentials cache named by KRB5CCNAME or
-	// default_ccache_name has a type other than FILE or DIR. The concrete
+	// default_ccache_name has a type other than FILE, DIR, KEYRING or KCM
+	// (or a KEYRING process/thread cache, private to its process). The concrete
 	// error is an *UnsupportedCCacheError.
 	ErrUnsupportedCCache = errors.New("unsupported Kerberos credentials cache type")
 
@@ -104,7 +105,7 @@ type UnsupportedCCacheError struct {
 // Error returns a single-line message naming the type and the supported ones.
 func (e *UnsupportedCCacheError) Error() string {
 	return oneLine("unsupported Kerberos credentials cache type " + e.Type + " (from " + e.Source +
-		"); supported are FILE:<path>, DIR:<directory> and a plain file path")
+		"); supported are FILE:<path>, DIR:<directory>, KEYRING:<anchor>:<collection>, KCM: and a plain file path")
 }
 
 // Is makes errors.Is(err, ErrUnsupportedCCache) true.

@@ -28,7 +28,7 @@ type testCred struct {
 
 // ccacheBytes builds a version 4 MIT file credentials cache for the client
 // principal name@realm holding the given credentials.
-func ccacheBytes(t *testing.T, name, realm string, creds ...testCred) []byte {
+func ccacheBytes(t testing.TB, name, realm string, creds ...testCred) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w16 := func(v int) { _ = binary.Write(&b, binary.BigEndian, uint16(v)) }

@@ -59,9 +59,6 @@ func ParseRequest(arg string) (Request, error) {
 	r.Issuer = r.Service
 	if i := strings.IndexByte(r.Service, '_'); i >= 0 {
 		r.Issuer, r.Role = r.Service[:i], r.Service[i+1:]
-		if strings.Contains(r.Role, "_") {
-			return r, ErrUnderscores
-		}
 	}
 	for _, p := range parts[1:] {
 		key, val, ok := strings.Cut(p, "=")
@@ -87,6 +84,11 @@ func ParseRequest(arg string) (Request, error) {
 		if n != "" && !htcondor.ValidName(n) {
 			return r, fmt.Errorf("%w: %q may contain only letters, digits and - + = _ .", ErrBadName, n)
 		}
+	}
+	// Last, so that every other check is done and the request is complete
+	// when only this one fails: the pelican mode has no underscore rule.
+	if strings.Contains(r.Role, "_") {
+		return r, ErrUnderscores
 	}
 	return r, nil
 }

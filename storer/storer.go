@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vaultcred/gettoken/internal/htcondor"
 	"github.com/vaultcred/gettoken/internal/optparse"
@@ -75,6 +76,9 @@ func (s *Storer) httpClient(o *vaultcred.Options, log *vaultcred.Logger) *http.C
 	return c
 }
 
+// Knobs are the configuration knobs a Vault run reads first.
+var Knobs = []string{"SEC_CREDENTIAL_VAULT_STORER_OPTS", "SEC_CREDENTIAL_GETTOKEN_OPTS"}
+
 // FatalError is a fatal error of the storer; Main prints it with the
 // original's "More details" hint.
 type FatalError struct{ Msg string }
@@ -85,11 +89,15 @@ func fatalf(format string, args ...any) error {
 	return &FatalError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// lineWriter writes the newline that condor_submit's unfinished
-// "Submitting job(s)" line needs before the storer's first output.
+// lineWriter writes, when lead is set, the newline that condor_submit's
+// unfinished "Submitting job(s)" line needs before the storer's first
+// output. As the original storer, that is done in verbose mode and before
+// "Authentication needed for <service>" (see Storer.Newline), not before
+// a fatal or usage message of a quiet run.
 type lineWriter struct {
 	mu      sync.Mutex
 	w       io.Writer
+	lead    bool
 	started bool
 }
 
@@ -98,8 +106,10 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	if !l.started && len(p) > 0 {
 		l.started = true
-		if _, err := l.w.Write([]byte("\n")); err != nil {
-			return 0, err
+		if l.lead {
+			if _, err := l.w.Write([]byte("\n")); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return l.w.Write(p)
@@ -161,10 +171,11 @@ func (s *Storer) Run(ctx context.Context, argv []string) error {
 	if err != nil {
 		return err
 	}
+	s.out.lead = s.verbose != ""
 	if len(requests) == 0 {
 		return ErrUsage
 	}
-	knobs, err := s.Condor.Config(ctx, "SEC_CREDENTIAL_VAULT_STORER_OPTS", "SEC_CREDENTIAL_GETTOKEN_OPTS")
+	knobs, err := s.Condor.Config(ctx, Knobs...)
 	if err != nil {
 		return fatalf("%v", err)
 	}
@@ -176,6 +187,7 @@ func (s *Storer) Run(ctx context.Context, argv []string) error {
 	if _, err := s.parseFlags(argv); err != nil {
 		return err
 	}
+	s.out.lead = s.verbose != ""
 	gettokenOpts := strings.Fields(knobs["SEC_CREDENTIAL_GETTOKEN_OPTS"])
 	if len(gettokenOpts) == 0 && s.Env.Getenv(optparse.EnvOpts) == "" {
 		return fatalf("Neither SEC_CREDENTIAL_GETTOKEN_OPTS condor value nor $HTGETTOKENOPTS environment set")
@@ -202,7 +214,9 @@ func (s *Storer) Run(ctx context.Context, argv []string) error {
 }
 
 // Newline writes the newline condor_submit's unfinished line needs, if
-// nothing was written yet (before a usage or fatal message).
+// nothing was written yet, in verbose mode (the command calls it before a
+// usage or fatal message; a quiet run's message follows condor_submit's
+// line directly, as the original's does).
 func (s *Storer) Newline() {
 	if s.out == nil {
 		s.out = &lineWriter{w: s.Stderr}
@@ -211,8 +225,37 @@ func (s *Storer) Newline() {
 	defer s.out.mu.Unlock()
 	if !s.out.started {
 		s.out.started = true
+		if s.out.lead {
+			s.out.w.Write([]byte("\n"))
+		}
+	}
+}
+
+// startLine writes the newline before "Authentication needed", which the
+// original prints in every mode, if nothing was written yet.
+func (s *Storer) startLine() {
+	s.out.mu.Lock()
+	defer s.out.mu.Unlock()
+	if !s.out.started {
+		s.out.started = true
 		s.out.w.Write([]byte("\n"))
 	}
+}
+
+// VerboseWriter returns a writer to the storer's output that drops what
+// it is given unless -v or -d was given (decided when Run parses the
+// flags). The command passes it as condor_store_cred's stdout, which the
+// original storer shows in verbose mode ("Account: ...", "CredType:
+// oauth", "Operation succeeded.").
+func (s *Storer) VerboseWriter() io.Writer { return verboseWriter{s} }
+
+type verboseWriter struct{ s *Storer }
+
+func (w verboseWriter) Write(p []byte) (int, error) {
+	if w.s.verbose == "" || w.s.out == nil {
+		return len(p), nil
+	}
+	return w.s.out.Write(p)
 }
 
 // Verbose reports whether -v or -d was given.
@@ -251,22 +294,40 @@ type flowRun struct {
 	newToken string // a vault token the flow produced (the "first line")
 }
 
-// gettoken runs the htgettoken flow with args as htgettoken's command line
-// would be, in-process. vaultIn, when not empty, is the vault token that
-// htgettoken would read from /dev/stdin. bearerOut, when set, receives the
-// bearer token instead of a file.
-func (s *Storer) gettoken(ctx context.Context, args []string, quiet bool, vaultIn string, bearerOut func(string) error) (*flowRun, error) {
-	p := optparse.HTGetToken("htgettoken", vaultcred.DefaultCAFile(s.Env))
-	opts, err := optparse.Load(ctx, p, args, optparse.Sources{
-		Env: s.Env,
-		HTTPClient: func(o *vaultcred.Options) (*http.Client, error) {
-			return vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{TLS: vaultcred.TLSConfig{CAFile: o.CAFile, CAPath: o.CAPath}}), nil
-		},
-		Log: s.out,
-	})
-	if err == nil {
-		err = opts.Derive(s.Env)
+// htRun is one in-process htgettoken run of the storer.
+type htRun struct {
+	// args are the user's htgettoken options: SEC_CREDENTIAL_GETTOKEN_OPTS,
+	// -i, -r and the request's &options= words.
+	args []string
+	// defaults are the storer's choices that args may override (the
+	// 28-day lifetime of step 1, its bearer token file); fixed are those
+	// args cannot change (the token files, --showbearerurl, which methods
+	// are tried, the verbosity).
+	defaults, fixed func(o *vaultcred.Options)
+	// quiet silences the run's messages (the original's -q).
+	quiet bool
+	// vaultIn, when not empty, is the vault token htgettoken would read
+	// from /dev/stdin.
+	vaultIn string
+	// bearerOut, when set, receives the bearer token instead of a file.
+	bearerOut func(string) error
+}
+
+// verbosity sets the -v or -d the storer was given.
+func (s *Storer) verbosity(o *vaultcred.Options) {
+	switch s.verbose {
+	case "-v":
+		o.Verbose = true
+	case "-d":
+		o.Debug = true
 	}
+}
+
+// gettoken runs the htgettoken flow in-process for r.
+func (s *Storer) gettoken(ctx context.Context, r htRun) (*flowRun, error) {
+	quiet, vaultIn, bearerOut := r.quiet, r.vaultIn, r.bearerOut
+	fe := optparse.Frontend{Prog: "htgettoken", Env: s.Env, Log: s.out, Defaults: r.defaults, Fixed: r.fixed}
+	_, opts, err := fe.Setup(ctx, r.args)
 	if err != nil {
 		// Said on the terminal as htgettoken would say it (the storer's
 		// own fatal message is only "htgettoken failed").
@@ -317,10 +378,13 @@ func (s *Storer) gettoken(ctx context.Context, args []string, quiet bool, vaultI
 type plan struct {
 	req       Request
 	base      []string // GETTOKEN_OPTS, -i, -r, &options= words
-	step1     []string // step 1's htgettoken command line, without --nooidc and -q/-v/-d
 	vtService string   // /tmp/vt_<ID>-<service>
 	btoken    string   // BTOKEN, "" with BEARER_TOKEN_FILE
 }
+
+// StoredVaultTokenTTL is the lifetime of the vault token the storer gets
+// for the credd (the credmon renews access tokens with it for 28 days).
+const StoredVaultTokenTTL = 28 * 24 * time.Hour
 
 func (s *Storer) plan(req Request, gettokenOpts []string) plan {
 	p := plan{req: req, vtService: s.vaultTokenFile(req.Service), btoken: s.bearerBase()}
@@ -330,13 +394,33 @@ func (s *Storer) plan(req Request, gettokenOpts []string) plan {
 		p.base = append(p.base, "-r", req.Role)
 	}
 	p.base = append(p.base, req.OptionWords()...)
-	p.step1 = []string{"--vaulttokenttl=28d"}
-	if p.btoken != "" {
-		p.step1 = append(p.step1, "-o", p.btoken+"-"+req.Service)
-	}
-	p.step1 = append(p.step1, p.base...)
-	p.step1 = append(p.step1, "--vaulttokeninfile="+p.vtService, "--vaulttokenfile=/dev/stdout", "--showbearerurl")
 	return p
+}
+
+// step1 is step 1's htgettoken run: a 28-day token (printed on
+// /dev/stdout, which here means kept in memory) from the service's local
+// token or a new login, and the base bearer token in BTOKEN-<service>.
+// withOIDC false is the quiet first try, which may not start a login.
+func (s *Storer) step1(p plan, withOIDC, quiet bool) htRun {
+	return htRun{
+		args: p.base,
+		defaults: func(o *vaultcred.Options) {
+			o.VaultTokenTTL = StoredVaultTokenTTL
+			if p.btoken != "" {
+				o.OutFile = p.btoken + "-" + p.req.Service
+			}
+		},
+		fixed: func(o *vaultcred.Options) {
+			o.VaultTokenInFile = p.vtService
+			o.VaultTokenFile = "/dev/stdout"
+			o.ShowBearerURL = true
+			if !withOIDC {
+				o.NoOIDC = true
+			}
+			s.verbosity(o)
+		},
+		quiet: quiet,
+	}
 }
 
 // firstTry is step 1's quiet attempt (no OIDC) and, when it reused the
@@ -351,12 +435,8 @@ type firstTry struct {
 
 func (s *Storer) quietTry(ctx context.Context, p plan) firstTry {
 	s.verbosef("Attempting to get tokens for %s", p.req.Service)
-	args := append(append([]string{}, p.step1...), "--nooidc")
-	if s.verbose != "" {
-		args = append(args, s.verbose)
-	}
 	var t firstTry
-	t.run, t.err = s.gettoken(ctx, args, s.verbose == "", "", nil)
+	t.run, t.err = s.gettoken(ctx, s.step1(p, false, s.verbose == ""))
 	if t.err == nil && t.run.newToken == "" {
 		// The local token worked: does the credd have the service?
 		s.verbosef("Checking if %s credentials exist", p.req.Service)
@@ -399,7 +479,9 @@ func (s *Storer) prefetch(ctx context.Context, plans []plan) []*firstTry {
 	return out
 }
 
-// process handles one request: spec condor.md §4.4–4.6. pre, when not
+// process handles one request in three steps: get or reuse the service's
+// vault token (a quiet try without OIDC, then one with it), exchange it and
+// get the handle's token, and store what is new with condor_store_cred. pre, when not
 // nil, is the result of its first quiet try.
 func (s *Storer) process(ctx context.Context, p plan, pre *firstTry) error {
 	req := p.req
@@ -419,12 +501,9 @@ func (s *Storer) process(ctx context.Context, p plan, pre *firstTry) error {
 		if err != nil {
 			// OIDC is probably needed: say so, and run again with it.
 			showStoring = true
+			s.startLine()
 			fmt.Fprintf(s.out, "Authentication needed for %s\n", service)
-			args := append([]string{}, p.step1...)
-			if s.verbose != "" {
-				args = append(args, s.verbose)
-			}
-			if run, err = s.gettoken(ctx, args, false, "", nil); err != nil {
+			if run, err = s.gettoken(ctx, s.step1(p, true, false)); err != nil {
 				return fatalf("htgettoken failed")
 			}
 		}
@@ -479,33 +558,42 @@ func (s *Storer) process(ctx context.Context, p plan, pre *firstTry) error {
 
 	// Step 2: exchange the new 28-day token for the user's 7-day one, and
 	// get the handle's URL (sts when reduced).
-	step2 := append([]string{}, base...)
-	if req.Scopes != "" {
-		step2 = append(step2, "--scopes="+req.Scopes)
+	if req.Handle != "" {
+		s.verbosef("Weakening token for %s", req.HandleService())
 	}
-	if req.Audience != "" {
-		step2 = append(step2, "--audience="+req.Audience)
-	}
-	step2 = append(step2, "--nooidc", "--nokerberos", "--nossh", "--vaulttokenfile="+vtService, "--showbearerurl")
-	if s.verbose != "" {
-		step2 = append(step2, s.verbose)
-	}
-	var bearerOut func(string) error
+	// The 7-day lifetime is htgettoken's default (or what the options say).
+	step2 := htRun{args: base, quiet: s.verbose == ""}
+	handleFile := ""
 	if req.Handle != "" && btoken != "" {
-		step2 = append(step2, "-o", btoken+"-"+req.HandleService())
+		handleFile = btoken + "-" + req.HandleService()
 	} else {
 		// No file the user keeps: the bearer token stays in memory (the
 		// original wrote a temporary file and did not always remove it).
-		bearerOut = func(string) error { return nil }
+		step2.bearerOut = func(string) error { return nil }
 	}
 	if storeVaultToken {
-		step2 = append(step2, "--vaulttokeninfile=/dev/stdin")
+		step2.vaultIn = cred
 	}
-	vaultIn := ""
-	if storeVaultToken {
-		vaultIn = cred
+	step2.fixed = func(o *vaultcred.Options) {
+		if req.Scopes != "" {
+			o.Scopes = req.Scopes
+		}
+		if req.Audience != "" {
+			o.Audience = req.Audience
+		}
+		o.NoOIDC, o.NoKerberos, o.NoSSH = true, true, true
+		o.VaultTokenFile = vtService
+		o.ShowBearerURL = true
+		if handleFile != "" {
+			o.OutFile = handleFile
+		}
+		if storeVaultToken {
+			// The new token is exchanged, as when piped on /dev/stdin.
+			o.VaultTokenInFile = "/dev/stdin"
+		}
+		s.verbosity(o)
 	}
-	run, err := s.gettoken(ctx, step2, s.verbose == "", vaultIn, bearerOut)
+	run, err := s.gettoken(ctx, step2)
 	if err != nil {
 		if storeVaultToken {
 			return fatalf("Failed to exchange vault token")

@@ -120,3 +120,49 @@ func TestOptionErrorIsShown(t *testing.T) {
 		t.Errorf("stderr %q, want %q", stderr.String(), want)
 	}
 }
+
+func TestVerboseWriter(t *testing.T) {
+	for _, tc := range []struct {
+		flag string
+		want string
+	}{{"", ""}, {"-v", "\nAccount: alice\n"}, {"-d", "\nAccount: alice\n"}} {
+		var stderr bytes.Buffer
+		s := &Storer{Stderr: &stderr}
+		s.out = &lineWriter{w: &stderr, lead: tc.flag != ""}
+		if tc.flag != "" {
+			if _, err := s.parseFlags([]string{tc.flag}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w := s.VerboseWriter()
+		if n, err := w.Write([]byte("Account: alice\n")); n != 15 || err != nil {
+			t.Errorf("%q: Write = %d, %v", tc.flag, n, err)
+		}
+		if stderr.String() != tc.want {
+			t.Errorf("%q: stderr %q, want %q", tc.flag, stderr.String(), tc.want)
+		}
+	}
+}
+
+// TestQuietRunHasNoLeadingNewline: without -v a fatal error is the first
+// thing on stderr, with no empty line before it (as the original storer);
+// with -v the newline condor_submit's unfinished line needs comes first.
+func TestQuietRunHasNoLeadingNewline(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"a_b_c"}, ""},
+		{[]string{"-v", "a_b_c"}, "\n"},
+	} {
+		var stderr bytes.Buffer
+		s := &Storer{Condor: &fakeCondor{knobs: map[string]string{"SEC_CREDENTIAL_GETTOKEN_OPTS": "-a v"}}, Env: env(nil), Stderr: &stderr}
+		if err := s.Run(context.Background(), tc.args); err == nil {
+			t.Fatalf("%q: no error", tc.args)
+		}
+		s.Newline()
+		if stderr.String() != tc.want {
+			t.Errorf("%q: stderr before the message %q, want %q", tc.args, stderr.String(), tc.want)
+		}
+	}
+}

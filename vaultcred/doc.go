@@ -10,4 +10,22 @@
 // terminal on its own or exits the process: callers decide what a user sees
 // and which exit code an error maps to. The HTTP client, clock, terminal and
 // browser opener are injected.
+//
+// # Start here
+//
+// A run is NewOptions, then the caller's settings (package optparse fills
+// them from an htgettoken command line), then [Options.Derive], which
+// checks them and works out the defaults that depend on the environment
+// (file names, CA locations, whether OIDC can run), then [Get]. Get (in
+// flow.go) tries the ways to a vault token in htgettoken's order, each in
+// a file of its own: the vault token file (existingToken), Kerberos
+// (kerberos.go), the ssh-agent (ssh.go) and the OIDC device flow
+// (oidc.go); the first one whose vault token yields a bearer token ends the
+// run. Every Vault request goes through one vault/api client (vault.go)
+// over one HTTP client (transport.go: TLS verified against the host
+// dialled, htgettoken's timeouts and DNS round robin, no proxy). Messages
+// go through a [Logger] that renders htgettoken's default, -v, -d and -q
+// modes. Errors: *FlowError for fatal flow errors (its text is
+// htgettoken's message), *OptionError for bad options, *HTTPError and
+// *ConnectionError for Vault's answers and unreachable servers.
 package vaultcred

@@ -101,18 +101,17 @@ func fatalf(err error, format string, args ...any) error {
 
 // flow is one run of Get.
 type flow struct {
-	o    *Options
-	d    Deps
-	log  *Logger
-	v    *vaultAPI
-	res  *Result
-	done bool // a terminal state was reached (bearer token or --nobearertoken exit)
+	o   *Options
+	d   Deps
+	log *Logger
+	v   *vaultAPI
+	res *Result
 	// method is how the vault token being tried was obtained; it becomes
 	// Result.Method when the run succeeds with it.
 	method string
 }
 
-// Get runs htgettoken's flow (spec: htgettoken.md §9) with derived
+// Get runs htgettoken's flow (see the package documentation) with derived
 // options. The Result is never nil; on error it holds what was obtained
 // before the error (BearerURL in particular).
 func Get(ctx context.Context, o *Options, d Deps) (*Result, error) {
@@ -147,6 +146,13 @@ func Get(ctx context.Context, o *Options, d Deps) (*Result, error) {
 		return res, err
 	}
 	err = f.run(ctx)
+	if err != nil && !errors.Is(err, ErrNoToken) {
+		// A step that failed fatally after its "... " progress line (a 403
+		// on the Kerberos login, a refused refresh token) ends that line
+		// with " failed", as htgettoken does; the caller then prints the
+		// empty line and the message.
+		f.log.endFailed()
+	}
 	return res, err
 }
 
@@ -156,6 +162,7 @@ func (f *flow) run(ctx context.Context) error {
 	credkey := o.CredKey
 	if credkey == "" && (!o.NoBearerToken || o.ShowBearerURL || !o.NoSSH) {
 		if b, err := os.ReadFile(o.CredKeyFile); err == nil {
+			f.log.Debugf("Reading %s", o.CredKeyFile)
 			credkey = strings.TrimSpace(string(b))
 			f.log.Verbosef("Credkey from %s: %s", o.CredKeyFile, credkey)
 		} else {
@@ -164,28 +171,39 @@ func (f *flow) run(ctx context.Context) error {
 	}
 	f.res.CredKey = credkey
 
+	// The ways to a vault token, in htgettoken's order; the first that
+	// finishes the run ends it.
+	var stages []func(ctx context.Context, credkey string) (outcome, error)
 	if (credkey != "" || o.NoBearerToken) && !o.RegisterSSH {
-		if err := f.existingToken(ctx, credkey); err != nil || f.done {
-			return err
-		}
+		stages = append(stages, f.existingToken)
 		if !o.NoKerberos {
-			if err := f.kerberos(ctx, credkey); err != nil || f.done {
-				return err
-			}
+			stages = append(stages, f.kerberos)
 		}
 		if !o.NoSSH {
-			if err := f.sshAgent(ctx, credkey); err != nil || f.done {
-				return err
-			}
+			stages = append(stages, f.sshAgent)
 		}
 	}
 	if !o.NoOIDC {
-		if err := f.oidc(ctx, credkey); err != nil || f.done {
+		stages = append(stages, f.oidc)
+	}
+	for _, stage := range stages {
+		if out, err := stage(ctx, credkey); err != nil || out == finished {
 			return err
 		}
 	}
 	return fatalf(ErrNoToken, "Failure getting token from %s", o.VaultServer)
 }
+
+// outcome is what a stage of the flow achieved.
+type outcome int
+
+const (
+	// moveOn: this way gave no usable token; the next one is tried.
+	moveOn outcome = iota
+	// finished: the run reached its end (a bearer token stored, or a
+	// vault token with --nobearertoken).
+	finished
+)
 
 // bearerPath is the secret path for credkey, switched to sts when scopes
 // or audiences are requested.
@@ -197,11 +215,12 @@ func (f *flow) bearerPath(credkey string) string {
 	return p
 }
 
-// existingToken is stage A (§9.2).
-func (f *flow) existingToken(ctx context.Context, credkey string) error {
+// existingToken is the first way to a vault token: the one in the vault
+// token file (or given on a pipe, which is exchanged first).
+func (f *flow) existingToken(ctx context.Context, credkey string) (outcome, error) {
 	o := f.o
 	if credkey == "" && o.ShowBearerURL {
-		return fatalf(nil, "cannot do --showbearerurl because credkey is not known")
+		return moveOn, fatalf(nil, "cannot do --showbearerurl because credkey is not known")
 	}
 	infile := o.VaultTokenInFile
 	// gettoken fix: never read a vault token from stdout or stderr (with a
@@ -209,7 +228,7 @@ func (f *flow) existingToken(ctx context.Context, credkey string) error {
 	// /dev/stdout, which htgettoken reads and, on a pipe, hangs on).
 	if isOutputStream(infile) {
 		f.log.Debugf("%s is an output stream, not reading a vault token from it", infile)
-		return nil
+		return moveOn, nil
 	}
 	f.log.Debugf("Reading %s", infile)
 	var token string
@@ -221,36 +240,36 @@ func (f *flow) existingToken(ctx context.Context, credkey string) error {
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		f.log.Debugf("%s does not yet exist", infile)
-		return nil
+		return moveOn, nil
 	}
 	if err != nil {
-		return fatalf(err, "reading vault token from %s failed: %v", infile, err)
+		return moveOn, fatalf(err, "reading vault token from %s failed: %v", infile, err)
 	}
 	if token == "" {
 		f.log.Debugf("%s is empty", infile)
-		return nil
+		return moveOn, nil
 	}
 	if err := checkTokenText(token); err != nil {
-		return fatalf(err, "vault token in %s is not usable: %v", infile, err)
+		return moveOn, fatalf(err, "vault token in %s is not usable: %v", infile, err)
 	}
 	if o.ExchangeMode {
 		newTok, err := f.exchange(ctx, token, nil)
 		if err != nil {
-			return err
+			return moveOn, err
 		}
 		if err := f.writeVaultToken(newTok); err != nil {
-			return err
+			return moveOn, err
 		}
 		f.method = "exchange"
 		return f.tryBearer(ctx, credkey, newTok, "", infile)
 	}
 	if o.NoBearerToken && !o.ShowBearerURL {
-		return nil
+		return moveOn, nil
 	}
 	if o.VaultTokenMinTTL > 0 {
 		ok, err := f.enoughTTL(ctx, token, infile)
 		if err != nil || !ok {
-			return err
+			return moveOn, err
 		}
 	}
 	f.method = "existing"
@@ -287,10 +306,10 @@ func (f *flow) enoughTTL(ctx context.Context, token, infile string) (bool, error
 
 // tryBearer announces and performs a bearer read (the progress line of the
 // default mode), then writes the vault token back to writeBack (when set)
-// and stores the bearer token, and marks the run done. The files are
+// and stores the bearer token: the run is then finished. The files are
 // written after the progress line ends, so their "Storing ..." lines stand
 // on lines of their own.
-func (f *flow) tryBearer(ctx context.Context, credkey, vaultToken, writeBack, from string) error {
+func (f *flow) tryBearer(ctx context.Context, credkey, vaultToken, writeBack, from string) (outcome, error) {
 	o := f.o
 	path := f.bearerPath(credkey)
 	if o.ShowBearerURL && f.res.BearerURL == "" {
@@ -299,46 +318,49 @@ func (f *flow) tryBearer(ctx context.Context, credkey, vaultToken, writeBack, fr
 	if o.NoBearerToken {
 		if writeBack != "" {
 			if err := f.writeVaultToken(vaultToken); err != nil {
-				return err
+				return moveOn, err
 			}
 		}
 		f.res.VaultToken = vaultToken
 		f.res.Method = f.method
-		f.done = true
-		return nil
+		return finished, nil
 	}
 	f.log.Start("Attempting to get token from %s ...", o.VaultServer)
 	tok, err := f.readBearer(ctx, path, vaultToken, from)
 	if err != nil {
-		return err
+		return moveOn, err
 	}
 	if tok == "" {
 		f.log.End(" failed")
-		return nil
+		return moveOn, nil
 	}
 	f.log.End(" succeeded")
 	if writeBack != "" {
 		if err := f.writeVaultToken(vaultToken); err != nil {
-			return err
+			return moveOn, err
 		}
 	}
 	f.res.VaultToken = vaultToken
 	f.res.CredKey = credkey
 	if err := f.storeBearer(tok); err != nil {
-		return err
+		return moveOn, err
 	}
 	f.res.BearerToken = tok
 	f.res.Method = f.method
-	f.done = true
-	return nil
+	return finished, nil
 }
 
-// readBearer is getBearerToken's request (§9.8): the access token at path,
+// readBearer is the bearer token read (htgettoken's getBearerToken): the
+// access token at path,
 // or "" when the read failed (an HTTP or connection error, or no token in
 // the answer). An answer that is not JSON is fatal.
 func (f *flow) readBearer(ctx context.Context, path, vaultToken, from string) (string, error) {
 	o := f.o
-	f.log.Verbosef("Attempting to get bearer token from %s", o.VaultServer)
+	if f.method != "oidc" {
+		// After an OIDC login, oidc has said "Getting bearer token from
+		// <V>" instead, as htgettoken (which prints only one of the two).
+		f.log.Verbosef("Attempting to get bearer token from %s", o.VaultServer)
+	}
 	if from != "" {
 		f.log.Verbosef("  using vault token from %s", from)
 	}
@@ -365,6 +387,12 @@ func (f *flow) readBearer(ctx context.Context, path, vaultToken, from string) (s
 	}
 	if tok == "" {
 		f.log.Verbosef("Read token from %s failed: no access_token in response", f.v.url(path))
+		return "", nil
+	}
+	// A token goes into files and Authorization headers: control
+	// characters or white space in it would corrupt both.
+	if err := checkTokenText(tok); err != nil {
+		return "", fatalf(err, "the bearer token from %s is not usable", f.v.url(path))
 	}
 	return tok, nil
 }
@@ -394,7 +422,8 @@ func (f *flow) writeVaultToken(tok string) error {
 	return f.writeFile(f.o.VaultTokenFile, tok, "vault")
 }
 
-// writeFile is writeTokenSafely (§6.3) through package tokenfile.
+// writeFile writes a token file through package tokenfile (temporary file
+// and rename, mode 0600; standard streams written directly).
 func (f *flow) writeFile(path, tok, kind string) error {
 	if tokenfile.IsStdio(path) {
 		f.log.Debugf("Writing %s token to %s", kind, path)
@@ -414,7 +443,7 @@ func (f *flow) call(ctx context.Context, r request) (*vaultapi.Secret, error) {
 	return f.v.do(ctx, r)
 }
 
-// exchange is getVaultToken (§9.7): it returns auth's token, exchanged for
+// exchange is htgettoken's getVaultToken: it returns auth's token, exchanged for
 // a non-renewable one of the wanted lifetime when the login's lease is
 // longer (or unknown, auth == nil meaning "exchange always"), dropping an
 // sshregister policy.
@@ -454,7 +483,8 @@ func (f *flow) exchange(ctx context.Context, token string, auth *vaultapi.Secret
 	return sec.Auth.ClientToken, nil
 }
 
-// loginToken checks a login answer (§9.7's requirements) and exchanges it.
+// loginToken checks that a login answer holds a client token and exchanges
+// it.
 func (f *flow) loginToken(ctx context.Context, sec *vaultapi.Secret) (string, error) {
 	if sec == nil || sec.Auth == nil {
 		return "", fatalf(nil, "no 'auth' in response from %s", f.o.VaultServer)
@@ -495,7 +525,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// saveCredkey writes the credkey file (§6.3: mkdir -p, plain write).
+// saveCredkey writes the credkey file, making its directory (a plain
+// write, as htgettoken: the credkey is no secret).
 func (f *flow) saveCredkey(credkey string) error {
 	o := f.o
 	if f.log != nil && (f.log.Verbose || f.log.Debug) {

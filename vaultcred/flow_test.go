@@ -256,7 +256,7 @@ var modes = []struct {
 	{"quiet", func(o *Options) { o.Quiet = true }},
 }
 
-// TestFirstOIDCLoginThenSecondRun checks §17 items 4 and 5 in every mode:
+// TestFirstOIDCLoginThenSecondRun checks, in every output mode,
 // the requests and bodies of a first login, the files, the messages, and a
 // second run that makes exactly one request and rewrites no vault token.
 func TestFirstOIDCLoginThenSecondRun(t *testing.T) {
@@ -340,7 +340,6 @@ func TestFirstOIDCLoginThenSecondRun(t *testing.T) {
 					"Saving refresh token to " + V + "\n" +
 					"  at path " + pCreds + "\n" +
 					"Getting bearer token from " + V + "\n" +
-					"Attempting to get bearer token from " + V + "\n" +
 					"  at path " + pCreds + "\n" +
 					"Storing bearer token in " + h.bt + "\n"
 			case "quiet":
@@ -388,8 +387,9 @@ func TestFirstOIDCLoginThenSecondRun(t *testing.T) {
 	}
 }
 
-// TestOIDCLoginBlock checks the URL block of §7.2 and §7.3: the user code
-// line, the web open command messages, and that -q keeps them.
+// TestOIDCLoginBlock checks the login URL block printed during an OIDC
+// login ("Complete the authentication at:", the URL, the user code line),
+// the web open command messages, and that -q keeps them.
 func TestOIDCLoginBlock(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -448,7 +448,7 @@ func TestOIDCLoginBlock(t *testing.T) {
 	}
 }
 
-// TestExchangeDecision is §17 item 6: token/create only when the login
+// TestExchangeDecision checks that token/create is called only when the login
 // lease is above the ttl or an sshregister policy has to go.
 func TestExchangeDecision(t *testing.T) {
 	tests := []struct {
@@ -495,7 +495,8 @@ func TestExchangeDecision(t *testing.T) {
 	}
 }
 
-// TestScopesAudience is §17 item 7.
+// TestScopesAudience checks that --scopes and --audience switch the bearer
+// read to the sts path with the scopes and audiences parameters.
 func TestScopesAudience(t *testing.T) {
 	h := newHarness(t)
 	h.haveStored(tokStored)
@@ -519,7 +520,8 @@ func TestScopesAudience(t *testing.T) {
 	}
 }
 
-// TestVaultTokenMinTTL is §17 item 8 and the -q lookup failure line.
+// TestVaultTokenMinTTL checks the --vaulttokenminttl lookup-self check and
+// the lookup failure line that -q does not silence.
 func TestVaultTokenMinTTL(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -598,7 +600,7 @@ func TestVaultTokenMinTTL(t *testing.T) {
 	}
 }
 
-// TestKerberos covers §9.3: the login request, a 403 that is fatal
+// TestKerberos covers the Kerberos login: the request, a 403 that is fatal
 // without OIDC, an HTML error page, a 200 without auth, the vault token
 // written only when the bearer read worked or with --nobearertoken, and
 // --vaultalias naming the service.
@@ -680,7 +682,8 @@ func TestKerberos(t *testing.T) {
 	}
 }
 
-// TestNoCredkeyNoOIDC is §17 item 10: nothing is attempted.
+// TestNoCredkeyNoOIDC checks that with no credkey known and OIDC off
+// nothing is attempted.
 func TestNoCredkeyNoOIDC(t *testing.T) {
 	h := newHarness(t)
 	h.write(h.vt, tokStored+"\n")
@@ -699,7 +702,8 @@ func TestNoCredkeyNoOIDC(t *testing.T) {
 	}
 }
 
-// TestFiles covers §6.3 and §17 item 15.
+// TestFiles covers how token files are written: replaced atomically with
+// mode 0600, a symlink at the path replaced rather than followed.
 func TestFiles(t *testing.T) {
 	t.Run("symlink at the outfile is replaced", func(t *testing.T) {
 		h := newHarness(t)
@@ -766,7 +770,8 @@ func chownOrSkip(t *testing.T, path string) {
 	}
 }
 
-// TestOIDCPoll covers §9.5 step 4 and §17 item 17.
+// TestOIDCPoll covers the wait for the OIDC login: poll intervals,
+// slow_down, the 2-minute limit and the errors of the poll answers.
 func TestOIDCPoll(t *testing.T) {
 	login := authAnswer(tokLogin, 600, []string{"default"},
 		map[string]string{"credkey": "alice", "oauth2_refresh_token": refreshTok})
@@ -808,6 +813,16 @@ func TestOIDCPoll(t *testing.T) {
 			poll: []answer{reply200(`{"data":{}}`)}, err: "no 'auth' in response from V", polls: 1},
 		{name: "poll answer not JSON", authURL: authURLAnswer(testAuthURL, "", "s", "3"),
 			poll: []answer{reply200(`{"auth":{"client_token":5}}`)}, err: "Authentication to V failed: JSONDecodeError: ", polls: 1},
+		{name: "huge poll_interval is capped", authURL: authURLAnswer(testAuthURL, "", "s", "99999999999999"),
+			poll: []answer{login}, sleeps: []time.Duration{PollLimit}, polls: 1},
+		{name: "huge numeric poll_interval is capped", authURL: replyJSON(200, map[string]any{"data": map[string]any{"auth_url": testAuthURL, "state": "s", "poll_interval": int64(1) << 62}}),
+			poll:   []answer{replyErrors(400, "slow_down"), login},
+			sleeps: []time.Duration{PollLimit, PollLimit}, polls: 2},
+		{name: "slow_down doubles up to the cap", authURL: authURLAnswer(testAuthURL, "", "s", "100"),
+			poll:   []answer{replyErrors(400, "slow_down"), login},
+			sleeps: []time.Duration{100e9, PollLimit}, polls: 2},
+		{name: "negative poll_interval", authURL: authURLAnswer(testAuthURL, "", "s", "-5"),
+			poll: []answer{login}, sleeps: []time.Duration{1e9}, polls: 1},
 		{name: "legacy device_wait", authURL: authURLAnswer(testAuthURL, testCode, "", "7"),
 			poll: []answer{login}, sleeps: []time.Duration{1e9}, polls: 1, pollPath: "auth/oidc-default/oidc/device_wait"},
 	}
@@ -878,8 +893,9 @@ func TestOIDCNoBearerToken(t *testing.T) {
 	}
 }
 
-// TestExchangeMode covers §9.2's exchange mode (the HTCondor storer's
-// call) and the htdestroytoken contract (§17 items 11 and 12).
+// TestExchangeMode covers exchange mode (a vault token given on a pipe, as
+// the HTCondor storer does, is always exchanged) and what htdestroytoken
+// relies on (--nobearertoken --showbearerurl makes no request).
 func TestExchangeMode(t *testing.T) {
 	t.Run("token from a pipe is always exchanged", func(t *testing.T) {
 		h := newHarness(t)
@@ -1112,6 +1128,10 @@ func TestBadInput(t *testing.T) {
 			h.haveStored(tokStored)
 			h.fv.on("GET", pCreds, reply200(`{"data":{"access_token":42}}`))
 		}, set: func(o *Options) { o.NoOIDC = true }, err: "Failure getting token from V", keys: []string{"GET " + pCreds}},
+		{name: "bearer token with a newline", setup: func(h *harness) {
+			h.haveStored(tokStored)
+			h.fv.on("GET", pCreds, reply200(`{"data":{"access_token":"bad token\n"}}`))
+		}, err: "PREFIX:the bearer token from V/v1/" + pCreds + " is not usable", keys: []string{"GET " + pCreds}},
 		{name: "bearer HTML error page is not fatal", setup: func(h *harness) {
 			h.haveStored(tokStored)
 			h.fv.on("GET", pCreds, replyStatus(503, "<html>maintenance</html>"))

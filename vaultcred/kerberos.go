@@ -24,8 +24,10 @@ func defaultKerberos(ctx context.Context, principal, service string) (string, er
 	return c.NegotiateHeader(ctx, service)
 }
 
-// kerberos is stage B (§9.3).
-func (f *flow) kerberos(ctx context.Context, credkey string) error {
+// kerberos is the second way to a vault token: a SPNEGO login with the
+// user's Kerberos tickets. A Vault error is fatal (htgettoken does not go
+// on to ssh-agent or OIDC then); missing tickets move on.
+func (f *flow) kerberos(ctx context.Context, credkey string) (outcome, error) {
 	o := f.o
 	neg := f.d.Kerberos
 	if neg == nil {
@@ -37,7 +39,7 @@ func (f *flow) kerberos(ctx context.Context, credkey string) error {
 	if err != nil {
 		f.log.Verbosef("Kerberos init failed: %v", err)
 		f.log.End(" failed")
-		return nil
+		return moveOn, nil
 	}
 	path := o.KerbPath + "/login"
 	f.log.Verbosef("Negotiating kerberos with %s", o.VaultServer)
@@ -49,7 +51,7 @@ func (f *flow) kerberos(ctx context.Context, credkey string) error {
 	sec, err := f.call(ctx, request{method: "POST", path: path, header: h, rawBody: []byte{}, what: "kerberos login"})
 	if err != nil {
 		// Fatal, without falling through to ssh or OIDC, as htgettoken.
-		return fatalf(err, "Kerberos negotiate with %s failed: %v", f.v.url(path), err)
+		return moveOn, fatalf(err, "Kerberos negotiate with %s failed: %v", f.v.url(path), err)
 	}
 	if sec == nil || sec.Auth == nil {
 		f.log.Verbosef("Kerberos authentication failed")
@@ -57,12 +59,12 @@ func (f *flow) kerberos(ctx context.Context, credkey string) error {
 			f.log.Debugf("warnings: %v", sec.Warnings)
 		}
 		f.log.End(" failed")
-		return nil
+		return moveOn, nil
 	}
 	f.log.End(" succeeded")
 	tok, err := f.loginToken(ctx, sec)
 	if err != nil {
-		return err
+		return moveOn, err
 	}
 	f.method = "kerberos"
 	return f.tryBearer(ctx, credkey, tok, o.VaultTokenFile, "")

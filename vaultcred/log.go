@@ -51,6 +51,14 @@ func (l *Logger) End(s string) {
 	}
 }
 
+// endFailed ends a default-mode line left unfinished by Start with
+// " failed"; it does nothing when no line is unfinished.
+func (l *Logger) endFailed() {
+	if l.Partial() && l.progress() {
+		l.write(" failed\n")
+	}
+}
+
 // Progressf prints a default-mode-only line.
 func (l *Logger) Progressf(format string, args ...any) {
 	if l.progress() {

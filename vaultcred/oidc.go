@@ -54,8 +54,37 @@ func OpenURL(ctx context.Context, stdout io.Writer, command, url string) error {
 	return cmd.Run()
 }
 
-// oidc is stage D (§9.5).
-func (f *flow) oidc(ctx context.Context, credkey string) error {
+// deviceLogin is a started OIDC device login: what the user is shown and
+// how its end is waited for.
+type deviceLogin struct {
+	authURL, userCode string
+	// pollPath and pollBody are the request that asks Vault whether the
+	// user has logged in; interval is the seconds between polls Vault
+	// asked for.
+	pollPath string
+	pollBody map[string]any
+	interval int
+}
+
+// oidc is the last way to a vault token: the OIDC device flow, in which
+// the user logs in at the IdP in a browser. It starts the login at Vault,
+// shows the user where to log in, waits for the login, and completes it
+// (vault token, credkey, refresh token, bearer token).
+func (f *flow) oidc(ctx context.Context, credkey string) (outcome, error) {
+	dl, err := f.oidcStart(ctx)
+	if err != nil {
+		return moveOn, err
+	}
+	f.oidcShow(ctx, dl)
+	login, err := f.oidcWait(ctx, dl)
+	if err != nil {
+		return moveOn, err
+	}
+	return f.oidcComplete(ctx, credkey, login)
+}
+
+// oidcStart asks Vault for the login URL (auth_url).
+func (f *flow) oidcStart(ctx context.Context) (*deviceLogin, error) {
 	o := f.o
 	nonce := clientNonce()
 	authPath := o.OIDCPath + "/auth_url"
@@ -67,17 +96,17 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 		"redirect_uri": o.VaultAlias + "/v1/" + o.OIDCPath + "/callback",
 	}})
 	if err != nil {
-		return fatalf(err, "Initiating authentication to %s failed: %v", o.VaultServer, err)
+		return nil, fatalf(err, "Initiating authentication to %s failed: %v", o.VaultServer, err)
 	}
 	if sec == nil || sec.Data == nil {
-		return fatalf(nil, "no 'data' in response from %s", o.VaultServer)
+		return nil, fatalf(nil, "no 'data' in response from %s", o.VaultServer)
 	}
 	authURL, ok := sec.Data["auth_url"].(string)
 	if !ok {
-		return fatalf(nil, "no 'auth_url' in data from %s", o.VaultServer)
+		return nil, fatalf(nil, "no 'auth_url' in data from %s", o.VaultServer)
 	}
 	if authURL == "" {
-		return fatalf(nil, "'auth_url' is empty in data from %s", o.VaultServer)
+		return nil, fatalf(nil, "'auth_url' is empty in data from %s", o.VaultServer)
 	}
 	userCode, _ := sec.Data["user_code"].(string)
 	interval := 0
@@ -100,7 +129,14 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 		pollBody["role"] = o.Role
 		interval = 0
 	}
+	return &deviceLogin{authURL: authURL, userCode: userCode, pollPath: pollPath, pollBody: pollBody, interval: interval}, nil
+}
 
+// oidcShow shows the user where to log in (the URL, the user code, a QR
+// code with --qr) and runs the web open command on the URL.
+func (f *flow) oidcShow(ctx context.Context, dl *deviceLogin) {
+	o := f.o
+	authURL, userCode := dl.authURL, dl.userCode
 	f.log.Alwaysf("")
 	f.log.Alwaysf("Complete the authentication at:")
 	f.log.Alwaysf("    %s", authURL)
@@ -129,14 +165,21 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 			f.log.Alwaysf("Couldn't open web browser with '%s', please open URL manually", o.WebOpenCommand)
 		}
 	}
+}
+
+// oidcWait waits for the user's login (see poll).
+func (f *flow) oidcWait(ctx context.Context, dl *deviceLogin) (*vaultapi.Secret, error) {
 	f.log.Infof("Waiting for response in web browser")
 
-	login, err := f.poll(ctx, pollPath, pollBody, interval)
-	if err != nil {
-		return err
-	}
+	return f.poll(ctx, dl.pollPath, dl.pollBody, dl.interval)
+}
+
+// oidcComplete turns the login answer into the vault token file, the
+// credkey file, the stored refresh token and the bearer token.
+func (f *flow) oidcComplete(ctx context.Context, credkey string, login *vaultapi.Secret) (outcome, error) {
+	o := f.o
 	if login == nil || login.Auth == nil {
-		return fatalf(nil, "no 'auth' in response from %s", o.VaultServer)
+		return moveOn, fatalf(nil, "no 'auth' in response from %s", o.VaultServer)
 	}
 	if o.RegisterSSH {
 		// htgettoken uses only --credkey or the credkey file here and crashes
@@ -149,38 +192,37 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 			ck = login.Auth.Metadata["credkey"]
 		}
 		if ck == "" {
-			return fatalf(nil, "no 'credkey' in metadata of response from %s", o.VaultServer)
+			return moveOn, fatalf(nil, "no 'credkey' in metadata of response from %s", o.VaultServer)
 		}
 		if err := f.registerSSH(ctx, login.Auth.ClientToken, ck); err != nil {
-			return err
+			return moveOn, err
 		}
 	}
 	tok, err := f.loginToken(ctx, login)
 	if err != nil {
-		return err
+		return moveOn, err
 	}
 	if err := f.writeVaultToken(tok); err != nil {
-		return err
+		return moveOn, err
 	}
 	f.res.VaultToken = tok
 	f.res.Method = "oidc"
 	f.method = "oidc"
 	if o.NoBearerToken {
-		f.done = true
-		return nil
+		return finished, nil
 	}
 	md := login.Auth.Metadata
 	if md == nil {
-		return fatalf(nil, "no 'metadata' in response from %s", o.VaultServer)
+		return moveOn, fatalf(nil, "no 'metadata' in response from %s", o.VaultServer)
 	}
 	if o.CredKey == "" {
 		credkey = md["credkey"]
 		if credkey == "" {
 			// htgettoken reports this as "no 'metadata' in response".
-			return fatalf(nil, "no 'credkey' in metadata of response from %s", o.VaultServer)
+			return moveOn, fatalf(nil, "no 'credkey' in metadata of response from %s", o.VaultServer)
 		}
 		if err := f.saveCredkey(credkey); err != nil {
-			return err
+			return moveOn, err
 		}
 	} else {
 		credkey = o.CredKey
@@ -188,7 +230,7 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 	f.res.CredKey = credkey
 	rt := md["oauth2_refresh_token"]
 	if rt == "" {
-		return fatalf(nil, "no 'oauth2_refresh_token' in response from %s", o.VaultServer)
+		return moveOn, fatalf(nil, "no 'oauth2_refresh_token' in response from %s", o.VaultServer)
 	}
 	path := o.SecretPathFor(credkey)
 	f.log.Start("Saving refresh token ...")
@@ -196,11 +238,26 @@ func (f *flow) oidc(ctx context.Context, credkey string) error {
 	f.log.Verbosef("  at path %s", path)
 	if _, err := f.call(ctx, request{method: "POST", path: path, token: tok, what: "store refresh token",
 		body: map[string]any{"server": o.Issuer, "refresh_token": rt}}); err != nil {
-		return fatalf(err, "Refresh token storage to %s failed: %v", o.VaultServer, err)
+		return moveOn, fatalf(err, "Refresh token storage to %s failed: %v", o.VaultServer, err)
 	}
 	f.log.End(" done")
 	f.log.Verbosef("Getting bearer token from %s", o.VaultServer)
 	return f.tryBearer(ctx, credkey, tok, "", "")
+}
+
+// pollWaitSeconds is interval, the seconds between polls that Vault (or
+// the IdP behind it) asked for, made safe: at least 1 (a 0 interval, as
+// the legacy device_wait sends, would poll in a busy loop) and at most
+// PollLimit, since no wait can be longer than the whole wait for the user.
+// Bounding it also keeps the conversion to a time.Duration and the
+// doubling on slow_down from overflowing into a negative wait.
+func pollWaitSeconds(interval int) int {
+	return min(max(interval, 1), int(PollLimit/time.Second))
+}
+
+// pollWait is pollWaitSeconds(interval) as a duration.
+func pollWait(interval int) time.Duration {
+	return time.Duration(pollWaitSeconds(interval)) * time.Second
 }
 
 // poll waits for the login: POSTs to path every interval (the first one
@@ -213,8 +270,7 @@ func (f *flow) poll(ctx context.Context, path string, body map[string]any, inter
 		if f.d.Now().Sub(start) > PollLimit {
 			return nil, fatalf(nil, "Polling for response took longer than 2 minutes")
 		}
-		// A 0 interval (legacy device_wait) would poll in a busy loop.
-		wait := time.Duration(max(interval, 1)) * time.Second
+		wait := pollWait(interval)
 		f.log.Debugf("waiting for %d seconds", int(wait/time.Second))
 		if err := f.d.Sleep(ctx, wait); err != nil {
 			return nil, fatalf(err, "Authentication to %s failed: %v", o.VaultServer, err)
@@ -228,7 +284,7 @@ func (f *flow) poll(ctx context.Context, path string, body map[string]any, inter
 		if he != nil && len(he.Errors) > 0 {
 			switch he.Errors[0] {
 			case "slow_down":
-				interval = max(interval*2, 1)
+				interval = pollWaitSeconds(2 * pollWaitSeconds(interval))
 				continue
 			case "authorization_pending":
 				f.log.Debugf("authorization pending, trying again")

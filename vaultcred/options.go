@@ -11,16 +11,6 @@ import (
 	"time"
 )
 
-// Exit statuses of the htgettoken contract, which gettoken keeps.
-const (
-	// ExitOK is success, including -h and --version.
-	ExitOK = 0
-	// ExitFatal is any fatal error.
-	ExitFatal = 1
-	// ExitUsage is a usage or option parsing error.
-	ExitUsage = 2
-)
-
 // Defaults of htgettoken 2.6 that [NewOptions] fills in.
 const (
 	DefaultIssuer           = "default"
@@ -47,8 +37,10 @@ const (
 //
 // Start from [NewOptions], which holds htgettoken's defaults, set what the
 // user asked for, then call Derive. The command line is turned into Options
-// by gettoken's internal/optparse package; the HTCondor storer fills them in
-// directly. Derive changes fields in place, as htgettoken does: afterwards
+// by gettoken's internal/optparse package (optparse.Frontend, shared by
+// gettoken, htdestroytoken and the HTCondor storer); the storer parses the
+// user's htgettoken options there too and sets its own choices (lifetime,
+// token files, methods tried) as fields. Derive changes fields in place, as htgettoken does: afterwards
 // paths are resolved and URLs normalised, and the flow reads the fields
 // directly.
 type Options struct {
@@ -281,22 +273,14 @@ func (e Environ) isDir(name string) bool {
 type OptionError struct {
 	// Msg is the message.
 	Msg string
-	// Usage marks usage errors (exit 2): htgettoken prints them followed by
-	// an empty line and the full help, and --quiet does not silence them.
-	// Other option errors are fatal (exit 1).
+	// Usage marks usage errors: htgettoken prints them followed by an
+	// empty line and the full help (and exits 2), and --quiet does not
+	// silence them. Other option errors are fatal.
 	Usage bool
 }
 
 // Error returns the message.
 func (e *OptionError) Error() string { return e.Msg }
-
-// ExitCode returns ExitUsage for usage errors and ExitFatal otherwise.
-func (e *OptionError) ExitCode() int {
-	if e.Usage {
-		return ExitUsage
-	}
-	return ExitFatal
-}
 
 // MissingVaultServerMsg is the usage error for a missing --vaultserver.
 const MissingVaultServerMsg = "Missing required parameters: ['--vaultserver']"

@@ -104,13 +104,6 @@ func TestDeriveErrorsAndOrder(t *testing.T) {
 			if oe.Msg != tc.want || oe.Usage != tc.usage {
 				t.Errorf("got %q usage=%v, want %q usage=%v", oe.Msg, oe.Usage, tc.want, tc.usage)
 			}
-			wantCode := ExitFatal
-			if tc.usage {
-				wantCode = ExitUsage
-			}
-			if oe.ExitCode() != wantCode {
-				t.Errorf("exit code %d, want %d", oe.ExitCode(), wantCode)
-			}
 			if o.Derived() {
 				t.Errorf("Derived() true after an error")
 			}

@@ -75,16 +75,17 @@ func publicKeyLine(k *agent.Key, n int) string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) + fmt.Sprintf(" key%d", n)
 }
 
-// sshAgent is stage C (§9.4).
-func (f *flow) sshAgent(ctx context.Context, credkey string) error {
+// sshAgent is the third way to a vault token: a login with a key of the
+// user's ssh-agent, tried after the existing token and Kerberos.
+func (f *flow) sshAgent(ctx context.Context, credkey string) (outcome, error) {
 	o := f.o
 	ag, keys, err := f.agentKeys()
 	if err != nil {
-		return err
+		return moveOn, err
 	}
 	if len(keys) == 0 {
 		f.log.Verbosef("No ssh-agent keys found")
-		return nil
+		return moveOn, nil
 	}
 	defer ag.Close()
 	f.log.Start("Attempting ssh-agent auth with %s ...", o.VaultServer)
@@ -107,7 +108,7 @@ func (f *flow) sshAgent(ctx context.Context, credkey string) error {
 		if err != nil {
 			f.log.Verbosef("Getting ssh nonce failed: %v", err)
 			f.log.End(" failed")
-			return nil
+			return moveOn, nil
 		}
 		// Flags 0: RSA keys sign with ssh-rsa (SHA-1), which is what the
 		// server plugin verifies.
@@ -133,18 +134,18 @@ func (f *flow) sshAgent(ctx context.Context, credkey string) error {
 		if sec == nil || sec.Auth == nil {
 			f.log.Verbosef("ssh-agent authentication failed")
 			f.log.End(" failed")
-			return nil
+			return moveOn, nil
 		}
 		f.log.End(" succeeded")
 		tok, err := f.loginToken(ctx, sec)
 		if err != nil {
-			return err
+			return moveOn, err
 		}
 		f.method = "ssh"
 		return f.tryBearer(ctx, credkey, tok, o.VaultTokenFile, "")
 	}
 	f.log.End(" failed")
-	return nil
+	return moveOn, nil
 }
 
 // registerSSH registers the agent's public keys for credkey with the login

@@ -125,7 +125,8 @@ func nonceAnswers(nonces ...string) []answer {
 	return as
 }
 
-// TestSSHAgentLogin covers §9.4 and §17 item 16.
+// TestSSHAgentLogin covers the ssh-agent login: a nonce, then a login with
+// each agent key in turn until one works.
 func TestSSHAgentLogin(t *testing.T) {
 	keys := sshTestKeys()
 	nonces := []string{"n0nce-one-8f2a", "n0nce-two-91cc"}
@@ -289,7 +290,8 @@ func TestSSHAgentNoKeysOrBroken(t *testing.T) {
 	})
 }
 
-// TestRegisterSSH covers --registerssh (§9.5 step 5), including a first
+// TestRegisterSSH covers --registerssh (the keys registered after the OIDC
+// login), including a first
 // login with no credkey file, which htgettoken crashes on.
 func TestRegisterSSH(t *testing.T) {
 	keys := sshTestKeys()

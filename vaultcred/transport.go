@@ -31,7 +31,9 @@ type TLSConfig struct {
 	// their union. When both are empty the system roots are used.
 	CAFile, CAPath string
 	// ServerName is the name checked in the server certificate
-	// (--vaultcertname); empty means the host name of the URL.
+	// (--vaultcertname); empty means the host of the URL being dialled: a
+	// DNS name, or an IP address that must be among the certificate's IP
+	// addresses.
 	ServerName string
 }
 
@@ -78,23 +80,60 @@ func NewHTTPClient(c HTTPClientConfig) *http.Client {
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           d.DialContext,
-		TLSHandshakeTimeout:   ReadTimeout,
+		DialTLSContext:        v.dialTLS(d.DialContext),
 		ResponseHeaderTimeout: ReadTimeout,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConnsPerHost:   c.MaxIdleConnsPerHost,
-		TLSClientConfig: &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			// Verification is done in VerifyConnection, against the
-			// configured name and the lazily-unioned pools.
-			InsecureSkipVerify: true,
-			VerifyConnection:   v.verify,
-		},
 	}
 	return &http.Client{
 		Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
+	}
+}
+
+// dialTLS returns the transport's TLS dialer. It dials the TCP connection
+// with dial and verifies the server certificate against the host being
+// dialled, taken from the address itself: a DNS name, or an IP address
+// matched against the certificate's IP SANs. Verifying inside the TLS
+// handshake's callbacks alone cannot do that, because Go sends no SNI for
+// an IP address and the callbacks would then see an empty name, for which
+// x509 skips the name check.
+func (v *verifier) dialTLS(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		name := v.cfg.ServerName
+		if name == "" {
+			name = host
+		}
+		if name == "" {
+			return nil, errors.New("no host name to verify the server certificate against")
+		}
+		raw, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Client(raw, &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			// SNI is the URL's host (Go omits it for an IP address).
+			ServerName: host,
+			NextProtos: []string{"h2", "http/1.1"},
+			// The certificate is verified in VerifyConnection, against
+			// name and the lazily-unioned pools.
+			InsecureSkipVerify: true,
+			VerifyConnection:   func(cs tls.ConnectionState) error { return v.verify(cs, name) },
+		})
+		hctx, cancel := context.WithTimeout(ctx, ReadTimeout)
+		defer cancel()
+		if err := tc.HandshakeContext(hctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return tc, nil
 	}
 }
 
@@ -113,13 +152,14 @@ type verifier struct {
 	dirErr   error
 }
 
-func (v *verifier) verify(cs tls.ConnectionState) error {
+// verify checks the certificate chain of cs for name, a DNS name or an IP
+// address; an empty name is refused rather than skipping the name check.
+func (v *verifier) verify(cs tls.ConnectionState, name string) error {
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("server presented no certificate")
 	}
-	name := v.cfg.ServerName
 	if name == "" {
-		name = cs.ServerName
+		return errors.New("no host name to verify the server certificate against")
 	}
 	inter := x509.NewCertPool()
 	for _, c := range cs.PeerCertificates[1:] {

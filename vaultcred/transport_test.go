@@ -2,10 +2,10 @@ package vaultcred
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/vaultcred/gettoken/internal/testcert"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vaultcred/gettoken/internal/testcert"
 )
 
 // tlsServer starts an httptest TLS server (certificate for 127.0.0.1 and
@@ -293,5 +295,71 @@ func TestConnectionErrorWithoutAddress(t *testing.T) {
 	err := &ConnectionError{Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("address 99999: invalid port")}}
 	if got, want := err.Error(), "ConnectionError: dial tcp: address 99999: invalid port"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestTLSVerifiesDialledIP checks that a URL naming an IP address is
+// verified against that address: a certificate for another name or another
+// IP is refused even from a trusted CA, and only the right IP SAN (or an
+// explicit --vaultcertname that the certificate carries) is accepted.
+func TestTLSVerifiesDialledIP(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
+	cases := []struct {
+		name       string
+		hosts      []string // the certificate's SANs
+		listen     string   // the IP dialled
+		serverName string   // TLSConfig.ServerName
+		wantErr    string
+	}{
+		{"DNS name only", []string{"vault.example.org"}, "127.0.0.1", "", "127.0.0.1"},
+		{"another IP", []string{"127.0.0.2"}, "127.0.0.1", "", "127.0.0.1"},
+		{"right IP", []string{"127.0.0.1"}, "127.0.0.1", "", ""},
+		{"right IP of two", []string{"vault.example.org", "127.0.0.3"}, "127.0.0.3", "", ""},
+		{"IPv6 dialled, IPv4 SAN", []string{"127.0.0.1"}, "::1", "", "::1"},
+		{"certname given and carried", []string{"vault.example.org"}, "127.0.0.1", "vault.example.org", ""},
+		{"certname given, not carried", []string{"127.0.0.1"}, "127.0.0.1", "vault.example.org", "vault.example.org"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testcert.NewServer(t, tc.hosts...)
+			srv := s.StartTLS(t, tc.listen, ok)
+			ca := filepath.Join(t.TempDir(), "ca.pem")
+			if err := os.WriteFile(ca, s.CAPEM, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c := NewHTTPClient(HTTPClientConfig{TLS: TLSConfig{CAFile: ca, ServerName: tc.serverName}})
+			err := get(t, c, srv.URL)
+			if tc.wantErr == "" && err != nil {
+				t.Fatalf("GET %s: %v", srv.URL, err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), "certificate") || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("GET %s: got %v, want a certificate error naming %q", srv.URL, err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestTLSHTTP2 checks that the TLS dialer still negotiates HTTP/2 with a
+// server that offers it.
+func TestTLSHTTP2(t *testing.T) {
+	s := testcert.NewServer(t, "127.0.0.1")
+	proto := make(chan string, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case proto <- r.Proto:
+		default:
+		}
+	}))
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{s.Cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, s.CAPEM, 0o644)
+	if err := get(t, NewHTTPClient(HTTPClientConfig{TLS: TLSConfig{CAFile: ca}}), srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	if p := <-proto; p != "HTTP/2.0" {
+		t.Errorf("protocol %s, want HTTP/2.0", p)
 	}
 }

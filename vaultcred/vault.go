@@ -3,40 +3,26 @@ package vaultcred
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
+	"sync"
 
 	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/vaultcred/gettoken/internal/vaulterr"
 )
 
 // HTTPError is a Vault answer with a status other than 200 or 204. Its
 // message has htgettoken's form: "HTTPError: <reason phrase>: <errors>",
-// for example "HTTPError: Forbidden: permission denied".
-type HTTPError struct {
-	// Status is the HTTP status code.
-	Status int
-	// Errors are the entries of the JSON "errors" list.
-	Errors []string
-	// Body is the raw body when it was not a Vault error document.
-	Body string
-}
-
-func (e *HTTPError) Error() string {
-	msg := "HTTPError: " + http.StatusText(e.Status) + ":"
-	if len(e.Errors) > 0 {
-		return msg + " " + strings.Join(e.Errors, " ")
-	}
-	if b := strings.TrimSpace(e.Body); b != "" {
-		return msg + " " + truncate(b, 200)
-	}
-	return msg
-}
+// for example "HTTPError: Forbidden: permission denied". It is the one
+// Vault error type of the project (package vaulterr).
+type HTTPError = vaulterr.Error
 
 // ConnectionError is a failure to reach Vault or to read its answer.
 type ConnectionError struct{ Err error }
@@ -58,13 +44,6 @@ func describeNetErr(err error) string {
 	return err.Error()
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
-}
-
 // vaultAPI makes the requests of the flow through github.com/hashicorp/vault/api,
 // with htgettoken's conventions: one base URL, no retries, no VAULT_*
 // environment (htgettoken reads none of it), statuses other than 200 and
@@ -76,17 +55,54 @@ type vaultAPI struct {
 }
 
 func newVaultAPI(base string, hc *http.Client, log *Logger) (*vaultAPI, error) {
-	cfg := &vaultapi.Config{Address: base, HttpClient: hc, MaxRetries: 0, DisableRedirects: true}
-	c, err := vaultapi.NewClient(cfg)
+	c, err := newVaultClient(&vaultapi.Config{Address: base, HttpClient: hc, MaxRetries: 0, DisableRedirects: true})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the Vault client: %w", err)
 	}
-	// NewClient takes a token, namespace and headers from VAULT_* variables;
-	// htgettoken ignores them, and so does gettoken.
-	c.ClearToken()
-	c.ClearNamespace()
-	c.SetHeaders(http.Header{})
 	return &vaultAPI{c: c, base: base, log: log}, nil
+}
+
+// vaultEnvMu serialises newVaultClient's hiding of the VAULT_* variables.
+var vaultEnvMu sync.Mutex
+
+// newVaultClient is vaultapi.NewClient with cfg and nothing from the
+// environment. NewClient reads the VAULT_* variables whatever
+// configuration it is given: it builds vault/api's default configuration
+// internally, which parses VAULT_CACERT, VAULT_CAPATH, VAULT_MAX_RETRIES,
+// VAULT_CLIENT_TIMEOUT, VAULT_RATE_LIMIT, VAULT_SKIP_VERIFY, VAULT_HEADERS
+// and more, and fails on any value it cannot use (a CA file since deleted,
+// say); it then takes a token and namespace from VAULT_TOKEN and
+// VAULT_NAMESPACE. It has no switch to turn that off. htgettoken reads
+// none of these variables, so when any is set they are hidden from
+// NewClient for the duration of the call and restored right after, under
+// a lock. Only VAULT_* variables are touched, and only for that instant.
+// Requests never ask for response wrapping (VAULT_WRAP_TTL).
+func newVaultClient(cfg *vaultapi.Config) (*vaultapi.Client, error) {
+	vaultEnvMu.Lock()
+	defer vaultEnvMu.Unlock()
+	var hidden [][2]string
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "VAULT_") {
+			hidden = append(hidden, [2]string{k, v})
+		}
+	}
+	for _, kv := range hidden {
+		os.Unsetenv(kv[0])
+	}
+	defer func() {
+		for _, kv := range hidden {
+			os.Setenv(kv[0], kv[1])
+		}
+	}()
+	c, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Without a lookup function of its own, every request reads
+	// VAULT_WRAP_TTL and asks Vault to wrap the answer when it is set.
+	c.SetWrappingLookupFunc(func(operation, path string) string { return "" })
+	return c, nil
 }
 
 // url is the full URL of an API path, as printed in messages.
@@ -143,15 +159,7 @@ func (v *vaultAPI) do(ctx context.Context, r request) (*vaultapi.Secret, error) 
 		v.log.Debugf("##### End vault %s response", r.what)
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-		he := &HTTPError{Status: resp.StatusCode}
-		var doc struct {
-			Errors []string `json:"errors"`
-		}
-		if json.Unmarshal(body, &doc) == nil && doc.Errors != nil {
-			he.Errors = doc.Errors
-		} else {
-			he.Body = string(body)
-		}
+		he := vaulterr.FromResponse(resp.StatusCode, body)
 		sec, _ := vaultapi.ParseSecret(bytes.NewReader(body))
 		return sec, he
 	}
@@ -170,3 +178,32 @@ type DecodeError struct{ Err error }
 
 func (e *DecodeError) Error() string { return "JSONDecodeError: " + e.Err.Error() }
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Delete sends DELETE to url, a URL of o.VaultServer's API ("<V>/v1/<path>",
+// as Result.BearerURL has it), with token in X-Vault-Token, through the
+// same Vault client as Get and with its rules: 200 or 204 is success, other
+// statuses give an *HTTPError, a server that cannot be reached a
+// *ConnectionError. hc nil builds the client from o's TLS settings. No
+// error holds the token.
+func Delete(ctx context.Context, o *Options, hc *http.Client, url, token string) error {
+	if !o.Derived() {
+		return errors.New("vaultcred: options not derived (call Options.Derive first)")
+	}
+	prefix := o.VaultServer + "/v1/"
+	path, ok := strings.CutPrefix(url, prefix)
+	if !ok || path == "" {
+		return fmt.Errorf("%s is not a URL under %s", url, prefix)
+	}
+	if err := checkTokenText(token); err != nil {
+		return fmt.Errorf("the vault token is not usable: %w", err)
+	}
+	if hc == nil {
+		hc = NewHTTPClient(HTTPClientConfig{TLS: TLSConfig{CAFile: o.CAFile, CAPath: o.CAPath, ServerName: o.VaultCertName}})
+	}
+	v, err := newVaultAPI(o.VaultServer, hc, nil)
+	if err != nil {
+		return err
+	}
+	_, err = v.do(ctx, request{method: http.MethodDelete, path: path, token: token})
+	return err
+}

@@ -32,12 +32,13 @@ import (
 	"context"
 	"crypto"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/vaultcred/gettoken/credmon"
 	"github.com/vaultcred/gettoken/internal/htcondor"
@@ -54,39 +55,60 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, knobs knobGetter, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet(prog, flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	provider := fl.String("provider", "", "local issuer provider `name` whose LOCAL_CREDMON_<NAME>_* knobs apply")
-	keyType := fl.String("type", "ec", "key `type` for a new key: ec (P-256, ES256) or rsa (2048 bits, RS256)")
-	privPath := fl.String("private", "", "private key `file` (default LOCAL_CREDMON_PRIVATE_KEY)")
-	pubPath := fl.String("public", "", "public key `file` (default LOCAL_CREDMON_PUBLIC_KEY)")
-	kid := fl.String("kid", "", "key `id` in the JWKS (default LOCAL_CREDMON_KEY_ID, else \"local\")")
-	force := fl.Bool("force", false, "replace an existing key pair")
-	issuer := fl.String("issuer", "", "issuer `URL` (default LOCAL_CREDMON_ISSUER)")
-	jwksURI := fl.String("jwks-uri", "", "`URL` where the JWKS is published (default <issuer>/.well-known/issuer.jwks)")
-	openid := fl.Bool("openid-configuration", false, "print the issuer's openid-configuration document instead of the JWKS")
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+	var (
+		provider, keyType, privPath, pubPath, kid, issuer, jwksURI string
+		force, openid                                              bool
+	)
+	// urfave/cli, as the credmon's own command line; no short-option
+	// grouping, so the single-dash long options (-private FILE) keep
+	// working.
+	ran := false
+	app := &cli.App{
+		Name:            prog,
+		Usage:           "create the local SciTokens issuer's key pair and print its JWKS",
+		HideHelpCommand: true,
+		HideVersion:     true,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		ExitErrHandler:  func(*cli.Context, error) {},
+		OnUsageError:    func(_ *cli.Context, err error, _ bool) error { return err },
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "provider", Usage: "local issuer provider `NAME` whose LOCAL_CREDMON_<NAME>_* knobs apply", Destination: &provider},
+			&cli.StringFlag{Name: "type", Value: "ec", Usage: "key `TYPE` for a new key: ec (P-256, ES256) or rsa (2048 bits, RS256)", Destination: &keyType},
+			&cli.StringFlag{Name: "private", Usage: "private key `FILE` (default LOCAL_CREDMON_PRIVATE_KEY)", Destination: &privPath},
+			&cli.StringFlag{Name: "public", Usage: "public key `FILE` (default LOCAL_CREDMON_PUBLIC_KEY)", Destination: &pubPath},
+			&cli.StringFlag{Name: "kid", Usage: "key `ID` in the JWKS (default LOCAL_CREDMON_KEY_ID, else \"local\")", Destination: &kid},
+			&cli.BoolFlag{Name: "force", Usage: "replace an existing key pair", Destination: &force},
+			&cli.StringFlag{Name: "issuer", Usage: "issuer `URL` (default LOCAL_CREDMON_ISSUER)", Destination: &issuer},
+			&cli.StringFlag{Name: "jwks-uri", Usage: "`URL` where the JWKS is published (default <issuer>/.well-known/issuer.jwks)", Destination: &jwksURI},
+			&cli.BoolFlag{Name: "openid-configuration", Usage: "print the issuer's openid-configuration document instead of the JWKS", Destination: &openid},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q", c.Args().First())
+			}
+			ran = true
+			return nil
+		},
+	}
+	if err := app.Run(append([]string{prog}, args...)); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\nusage: %s [-provider NAME] [-type ec|rsa] [-private FILE] [-public FILE] [-kid ID] [-force] [-issuer URL] [-jwks-uri URL] [-openid-configuration]\n", prog, err, prog)
 		return 2
 	}
-	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", prog, fl.Arg(0))
-		fl.Usage()
-		return 2
+	if !ran {
+		return 0 // -h
 	}
-	kind := credmon.KeyType(strings.ToLower(*keyType))
+	kind := credmon.KeyType(strings.ToLower(keyType))
 	if kind != credmon.KeyEC && kind != credmon.KeyRSA {
 		fmt.Fprintf(stderr, "%s: -type must be ec or rsa\n", prog)
 		return 2
 	}
-	if *provider != "" && !validName(*provider) {
-		fmt.Fprintf(stderr, "%s: -provider %q is not a valid provider name\n", prog, *provider)
+	if provider != "" && !validName(provider) {
+		fmt.Fprintf(stderr, "%s: -provider %q is not a valid provider name\n", prog, provider)
 		return 2
 	}
 
-	conf := resolveKnobs(ctx, knobs, *provider, stderr)
+	conf := resolveKnobs(ctx, knobs, provider, stderr)
 	pick := func(flagVal, knob, def string) string {
 		if flagVal != "" {
 			return flagVal
@@ -96,16 +118,16 @@ func run(ctx context.Context, args []string, knobs knobGetter, stdout, stderr io
 		}
 		return def
 	}
-	priv := pick(*privPath, "PRIVATE_KEY", credmon.DefaultLocalPrivateKey)
-	pub := pick(*pubPath, "PUBLIC_KEY", credmon.DefaultLocalPublicKey)
-	keyID := pick(*kid, "KEY_ID", credmon.DefaultLocalKeyID)
-	iss := pick(*issuer, "ISSUER", "")
-	if *openid && iss == "" {
+	priv := pick(privPath, "PRIVATE_KEY", credmon.DefaultLocalPrivateKey)
+	pub := pick(pubPath, "PUBLIC_KEY", credmon.DefaultLocalPublicKey)
+	keyID := pick(kid, "KEY_ID", credmon.DefaultLocalKeyID)
+	iss := pick(issuer, "ISSUER", "")
+	if openid && iss == "" {
 		fmt.Fprintf(stderr, "%s: -openid-configuration needs -issuer or LOCAL_CREDMON_ISSUER\n", prog)
 		return 2
 	}
 
-	key, err := obtainKey(priv, pub, kind, *force, stderr)
+	key, err := obtainKey(priv, pub, kind, force, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 1
@@ -115,11 +137,11 @@ func run(ctx context.Context, args []string, knobs knobGetter, stdout, stderr io
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 1
 	}
-	uri := *jwksURI
+	uri := jwksURI
 	if uri == "" && iss != "" {
 		uri = strings.TrimRight(iss, "/") + "/.well-known/issuer.jwks"
 	}
-	if *openid {
+	if openid {
 		doc, err := credmon.OpenIDConfiguration(iss, uri)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", prog, err)

@@ -48,12 +48,11 @@ func gettokenMain() int {
 		testOnlyEnviron(&env)
 	}
 	return runMain(context.Background(), invocation{
-		args:       os.Args,
-		stdout:     os.Stdout,
-		stderr:     os.Stderr,
-		env:        env,
-		width:      helpWidth(env),
-		httpClient: newHTTPClient,
+		args:   os.Args,
+		stdout: os.Stdout,
+		stderr: os.Stderr,
+		env:    env,
+		width:  helpWidth(env),
 	})
 }
 
@@ -109,19 +108,11 @@ func runMain(ctx context.Context, inv invocation) int {
 		argv0, args = inv.args[0], inv.args[1:]
 	}
 	prog := programName(argv0)
-	p := optparse.HTGetToken(prog, vaultcred.DefaultCAFile(inv.env))
-	p.Width = inv.width
-
-	opts, err := optparse.Load(ctx, p, args, optparse.Sources{
-		Env:        inv.env,
-		HTTPClient: inv.httpClient,
-		Log:        inv.stderr,
-	})
-	if err == nil {
-		err = opts.Derive(inv.env)
-	}
+	fe := optparse.Frontend{Prog: prog, Env: inv.env, Width: inv.width, HTTPClient: inv.httpClient, Log: inv.stderr}
+	p, opts, err := fe.Setup(ctx, args)
 	if err != nil {
-		return reportSetupError(inv, p, opts, err)
+		p.WriteSetupError(inv.stdout, inv.stderr, opts, err)
+		return exitCode(err)
 	}
 
 	logw := inv.stderr
@@ -134,7 +125,7 @@ func runMain(ctx context.Context, inv invocation) int {
 
 	log := &vaultcred.Logger{W: logw, Quiet: opts.Quiet, Verbose: opts.Verbose, Debug: opts.Debug}
 	if testOnlyDump != nil && testOnlyDump(opts) {
-		return vaultcred.ExitOK
+		return exitOK
 	}
 	if err := run(ctx, inv, opts, log); err != nil {
 		if !opts.Quiet {
@@ -145,51 +136,27 @@ func runMain(ctx context.Context, inv invocation) int {
 		}
 		return exitCode(err)
 	}
-	return vaultcred.ExitOK
+	return exitOK
 }
 
-// reportSetupError prints an error from option loading or Derive and
-// returns the exit status. opts may be nil.
-func reportSetupError(inv invocation, p *optparse.Parser, opts *vaultcred.Options, err error) int {
+// Exit statuses, htgettoken's.
+const (
+	exitOK    = 0 // success, also -h and --version
+	exitFatal = 1 // any fatal error: setup, Vault, IdP, files
+	exitUsage = 2 // a usage or option parsing error
+)
+
+// exitCode is gettoken's one mapping of error kinds to exit statuses (the
+// libraries return errors that say what they are, never a status).
+func exitCode(err error) int {
 	var perr *optparse.Error
 	var oerr *vaultcred.OptionError
-	var serr *optparse.SourceError
 	switch {
-	case errors.Is(err, optparse.ErrHelp):
-		io.WriteString(inv.stdout, p.Help())
-		return vaultcred.ExitOK
-	case errors.Is(err, optparse.ErrVersion):
-		io.WriteString(inv.stdout, optparse.Version+"\n")
-		return vaultcred.ExitOK
-	case errors.As(err, &perr):
-		io.WriteString(inv.stderr, p.FormatError(perr))
-		return vaultcred.ExitUsage
-	case errors.As(err, &oerr) && oerr.Usage:
-		io.WriteString(inv.stderr, p.Prog+": "+oerr.Msg+"\n\n"+p.Help())
-		return vaultcred.ExitUsage
+	case err == nil, errors.Is(err, optparse.ErrHelp), errors.Is(err, optparse.ErrVersion):
+		return exitOK
+	case errors.As(err, &perr), errors.As(err, &oerr) && oerr.Usage:
+		return exitUsage
+	default:
+		return exitFatal
 	}
-	if opts != nil && opts.Quiet {
-		return exitCode(err)
-	}
-	// htgettoken's concise mode is set before the option checks that fail
-	// here, but not before the option sources are read.
-	if opts != nil && !errors.As(err, &serr) && !opts.Verbose && !opts.Debug {
-		w := inv.stderr
-		if opts.LogToStdout {
-			w = inv.stdout
-		}
-		fmt.Fprintln(w)
-	}
-	fmt.Fprintf(inv.stderr, "%s: %s\n", p.Prog, err)
-	return exitCode(err)
-}
-
-// exitCode maps an error to an exit status: its ExitCode method if it has
-// one, else 1.
-func exitCode(err error) int {
-	var c interface{ ExitCode() int }
-	if errors.As(err, &c) {
-		return c.ExitCode()
-	}
-	return vaultcred.ExitFatal
 }

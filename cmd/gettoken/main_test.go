@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
-	"github.com/vaultcred/gettoken/internal/testcert"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/vaultcred/gettoken/internal/testcert"
 	"github.com/vaultcred/gettoken/vaultcred"
 )
 

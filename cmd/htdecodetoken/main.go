@@ -13,9 +13,8 @@
 // -H shows digits-only numbers (exp, iat, nbf, ...) as dates. When
 // verification is not skipped (-s, or by default when stdout is not a
 // terminal) and scitokens-verify is in $PATH, the token is given to it on
-// standard input, and again as an argument when it answers "Insufficient
-// arguments" (older scitokens-cpp); its failure output goes to stderr and
-// its exit status is returned.
+// standard input; its failure output goes to stderr and its exit status is
+// returned.
 //
 // Exit status: 0 on success, 1 for a usage error, a missing or empty token
 // or a token that cannot be decoded, else scitokens-verify's status.
@@ -45,9 +44,12 @@
 //     as WLCG Bearer Token Discovery asks, and a $BEARER_TOKEN of white
 //     space only counts as empty (discovery goes on to the files).
 //   - Relative directories in $PATH are not searched for scitokens-verify,
-//     and it is given 60 seconds to finish. As in the original, the retry
-//     for an old scitokens-verify puts the token on its command line,
-//     where other local users can see it in the process list.
+//     and it is given 60 seconds to finish. An old scitokens-verify that
+//     answers "Insufficient arguments" (it reads the token only from its
+//     command line) is not run again with the token as an argument, as the
+//     original does, because every local user can read a command line in
+//     the process list: one line says to upgrade scitokens-cpp or use -s,
+//     and the exit status is 1.
 //   - The program name in messages is always htdecodetoken.
 package main
 
@@ -352,9 +354,12 @@ func verify(ctx context.Context, inv invocation, token string) int {
 	if tool == "" {
 		return exitOK
 	}
-	out, code, err := runVerify(ctx, inv, tool, token, true)
+	out, code, err := runVerify(ctx, inv, tool, token)
 	if err == nil && bytes.Contains(out, []byte("Insufficient arguments")) {
-		out, code, err = runVerify(ctx, inv, tool, token, false)
+		fmt.Fprintf(inv.stderr, "%s: this %s is too old to read the token from standard input, "+
+			"and the token is not put on its command line, where other users could read it; "+
+			"upgrade scitokens-cpp, or skip the check with -s\n", prog, verifyTool)
+		return exitError
 	}
 	if err != nil {
 		fmt.Fprintf(inv.stderr, "%s: %v\n", prog, err)
@@ -369,19 +374,15 @@ func verify(ctx context.Context, inv invocation, token string) int {
 	return code
 }
 
-// runVerify runs the tool once with the token on stdin (viaStdin) or as
-// its argument, and returns its combined output and exit status. err is
-// set only when the tool could not be run or did not finish in time.
-func runVerify(ctx context.Context, inv invocation, tool, token string, viaStdin bool) ([]byte, int, error) {
+// runVerify runs the tool once with the token on its standard input (a
+// pipe; never on its command line, which every local user can read), and
+// returns its combined output and exit status. err is set only when the
+// tool could not be run or did not finish in time.
+func runVerify(ctx context.Context, inv invocation, tool, token string) ([]byte, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, verifyTimeout)
 	defer cancel()
-	var cmd *exec.Cmd
-	if viaStdin {
-		cmd = exec.CommandContext(ctx, tool)
-		cmd.Stdin = strings.NewReader(token + "\n")
-	} else {
-		cmd = exec.CommandContext(ctx, tool, token)
-	}
+	cmd := exec.CommandContext(ctx, tool)
+	cmd.Stdin = strings.NewReader(token + "\n")
 	cmd.Env = inv.env
 	var out bytes.Buffer
 	cmd.Stdout = &out

@@ -17,9 +17,10 @@
 // to learn the Vault URL of the refresh token, without any request
 // (unless --vaulttokenminttl asks for a lookup). Then "Deleting refresh
 // token" and "  at path <URL>" are printed unless -q, and the URL is sent
-// a DELETE with the token of the vault token file in X-Vault-Token, over
-// the same TLS client as htgettoken (--cafile, --capath, --vaultcertname),
-// within 5 seconds. Only a 2xx answer counts as success.
+// a DELETE with the token of the vault token file in X-Vault-Token, through
+// the same Vault client as htgettoken's requests (--cafile, --capath,
+// --vaultcertname), within 5 seconds. Only a 200 or 204 answer (what Vault
+// sends) counts as success.
 //
 // Exit status: 0 on success, 2 for a usage error (including -h), 3 when
 // the URL could not be found ("htdestroytoken: Unable to obtain vault URL
@@ -31,7 +32,7 @@
 //
 //   - htgettoken and curl are not run: the option parsing and flow of
 //     package vaultcred run in-process, and the DELETE is made with
-//     vaultcred.NewHTTPClient. Errors of the htgettoken part are printed
+//     vaultcred.Delete. Errors of the htgettoken part are printed
 //     as htgettoken would print them ("htgettoken: ...", silenced by -q);
 //     the DELETE failure is explained on a line of its own
 //     ("htdestroytoken: DELETE <URL> failed: HTTPError: Forbidden: ...")
@@ -61,7 +62,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -245,12 +245,9 @@ func deleteRefresh(ctx context.Context, inv invocation, r *request, vtFile strin
 		fmt.Fprintln(inv.stdout, "Deleting refresh token")
 		fmt.Fprintln(inv.stdout, "  at path "+url)
 	}
-	client := vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{
-		TLS: vaultcred.TLSConfig{CAFile: opts.CAFile, CAPath: opts.CAPath, ServerName: opts.VaultCertName},
-	})
 	dctx, cancel := context.WithTimeout(ctx, inv.deleteTimeout)
 	defer cancel()
-	if err := deleteRefreshToken(dctx, client, url, vtFile); err != nil {
+	if err := deleteRefreshToken(dctx, opts, url, vtFile); err != nil {
 		fmt.Fprintf(inv.stderr, "%s: DELETE %s failed: %v\n", prog, url, err)
 		fmt.Fprintf(inv.stderr, "%s: Unable to delete refresh token\n", prog)
 		return exitRefresh
@@ -263,17 +260,13 @@ func deleteRefresh(ctx context.Context, inv invocation, r *request, vtFile strin
 // messages go to stderr as htgettoken's would.
 func bearerURL(ctx context.Context, inv invocation, htArgs []string) (*vaultcred.Options, string) {
 	const htProg = "htgettoken"
-	p := optparse.HTGetToken(htProg, vaultcred.DefaultCAFile(inv.env))
-	opts, err := optparse.Load(ctx, p, htArgs, optparse.Sources{
-		Env:        inv.env,
-		HTTPClient: optServerClient,
-		Log:        inv.stderr,
-	})
-	if err == nil {
-		err = opts.Derive(inv.env)
-	}
+	fe := optparse.Frontend{Prog: htProg, Env: inv.env, Log: inv.stderr}
+	p, opts, err := fe.Setup(ctx, htArgs)
 	if err != nil {
-		reportSetupError(inv.stderr, p, opts, err)
+		// htgettoken would print the help and --version on stdout, where
+		// the original captured them as the URL; there is no URL. Its log
+		// stream is stderr here, because of --showbearerurl.
+		p.WriteSetupError(io.Discard, inv.stderr, opts, err)
 		return nil, ""
 	}
 	log := &vaultcred.Logger{W: inv.stderr, Quiet: opts.Quiet, Verbose: opts.Verbose, Debug: opts.Debug}
@@ -285,38 +278,4 @@ func bearerURL(ctx context.Context, inv invocation, htArgs []string) (*vaultcred
 		fmt.Fprintf(inv.stderr, "%s: %s\n", htProg, err)
 	}
 	return opts, res.BearerURL
-}
-
-// reportSetupError prints an option error as htgettoken does (its log
-// stream is stderr here, because of --showbearerurl). opts may be nil.
-func reportSetupError(w io.Writer, p *optparse.Parser, opts *vaultcred.Options, err error) {
-	var perr *optparse.Error
-	var oerr *vaultcred.OptionError
-	var serr *optparse.SourceError
-	switch {
-	case errors.Is(err, optparse.ErrHelp), errors.Is(err, optparse.ErrVersion):
-		// htgettoken would print these on stdout, where the original
-		// captured them as the URL; there is no URL.
-		return
-	case errors.As(err, &perr):
-		io.WriteString(w, p.FormatError(perr))
-		return
-	case errors.As(err, &oerr) && oerr.Usage:
-		io.WriteString(w, p.Prog+": "+oerr.Msg+"\n\n"+p.Help())
-		return
-	}
-	if opts != nil && opts.Quiet {
-		return
-	}
-	if opts != nil && !errors.As(err, &serr) && !opts.Verbose && !opts.Debug {
-		fmt.Fprintln(w)
-	}
-	fmt.Fprintf(w, "%s: %s\n", p.Prog, err)
-}
-
-// optServerClient is the client that fetches an -s/--optserver file.
-func optServerClient(o *vaultcred.Options) (*http.Client, error) {
-	return vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{
-		TLS: vaultcred.TLSConfig{CAFile: o.CAFile, CAPath: o.CAPath},
-	}), nil
 }

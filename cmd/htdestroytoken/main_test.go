@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"github.com/vaultcred/gettoken/internal/testcert"
 	"io"
 	"log"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/vaultcred/gettoken/internal/testcert"
 	"github.com/vaultcred/gettoken/vaultcred"
 )
 

@@ -334,3 +334,26 @@ func blackhole(t *testing.T, ip string, port int) {
 		t.Cleanup(func() { c.Close() })
 	}
 }
+
+// TestVerboseAndDebugLinesAsHtgettoken checks two line sequences against
+// the real Vault: after an OIDC login -v says "Getting bearer token from
+// <V>" and then "  at path ...", with no "Attempting to get bearer token"
+// line between them; and -d says "Reading <credkey file>" before
+// "Credkey from <credkey file>: <credkey>".
+func TestVerboseAndDebugLinesAsHtgettoken(t *testing.T) {
+	u := newUser(t)
+	r := u.login("alice", "-v")
+	want := fmt.Sprintf("Getting bearer token from %s\n  at path secret/oauth/creds/default/alice:default\n", v())
+	if !strings.Contains(r.Stdout, want) || strings.Contains(r.Stdout, "Attempting to get bearer token") {
+		t.Errorf("-v login stdout:\n%s\nwant it to contain, with no 'Attempting to get bearer token' line:\n%s", r.Stdout, want)
+	}
+	ck := filepath.Join(u.Home, ".config/htgettoken/credkey-default-default")
+	// -d output holds tokens: only say whether the lines are there.
+	r = u.gettoken("", "-d")
+	if r.Code != 0 {
+		t.Fatalf("-d run: exit %d", r.Code)
+	}
+	if want := "Reading " + ck + "\nCredkey from " + ck + ": alice\n"; !strings.Contains(r.Stdout+r.Stderr, want) {
+		t.Errorf("-d run lacks %q", want)
+	}
+}

@@ -20,6 +20,12 @@
 //     messages, the "Credential info" block), its stderr messages and its
 //     exit codes (0 success or pending, 2 scopes/audience mismatch, 1
 //     anything else, including an unreachable credd).
+//   - condor_submit (cmd/condor_submit): only the OAuth credential check
+//     of a submit file (use_oauth_services, <svc>_oauth_permissions[_h],
+//     <svc>_oauth_resource[_h]) through CREDD_CHECK_CREDS, printing the
+//     "Hellow, <user>. Please visit: <URL>" greeting (exit 1) as the real
+//     tool does; nothing is ever queued. The credd writes the key file
+//     <creddir>/<64 hex> (0640) exactly as credd.cpp does.
 //   - condor_config_val (cmd/condor_config_val, configuration in package
 //     config): `condor_config_val KNOB...` (values on stdout; an undefined
 //     or empty knob gives "Not defined: KNOB" on stderr and exit status 1,
@@ -82,8 +88,12 @@
 //     not supported (exit 1 with a message).
 //   - The credd re-reads its configuration on SIGHUP (condor_reconfig); the
 //     sweep interval is fixed at start-up.
-//   - CREDD_CHECK_CREDS (condor_submit's check) and the OAuth web flow are
-//     not implemented.
+//   - CREDD_CHECK_CREDS (mode "check", condor_submit's check) classifies a
+//     name as OAuth2 only by <SVC>_CLIENT_ID / OAUTH2_CREDMON_PROVIDER_NAMES
+//     and ignores every other name (no Vault, local-issuer or Kerberos
+//     handling, no wait for local credentials); a failed key-file write
+//     is an error reply (the real credd answers empty). The mismatch text
+//     is close to, not exactly, the real one.
 //
 // Configuration (package config): one file, no `use`/`include`/`if`
 // statements or `@=` values (they are errors); `$(KNOB)`,

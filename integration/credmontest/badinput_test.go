@@ -3,7 +3,6 @@ package credmontest
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,7 +69,7 @@ func TestBadFilesAreSkippedAndReportedOnce(t *testing.T) {
 		n := 0
 		for _, line := range strings.Split(log, "\n") {
 			if (strings.Contains(line, "WARNING") || strings.Contains(line, "ERROR")) &&
-				(strings.Contains(line, p) || strings.Contains(line, fmt.Sprintf(" %s token for user mallory", base))) {
+				(strings.Contains(line, p) || strings.Contains(line, "user=mallory token="+base+" ") || strings.HasSuffix(line, "user=mallory token="+base)) {
 				n++
 			}
 		}

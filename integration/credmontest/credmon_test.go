@@ -114,7 +114,7 @@ func TestRevokedVaultTokenDeletesCredentialAndHandles(t *testing.T) {
 		}
 		return true
 	}, s.proc)
-	if len(s.logLines("Deleting default token for user")) == 0 {
+	if len(s.logLines("Deleting token user=")) == 0 {
 		t.Error("no deletion logged")
 	}
 }
@@ -179,12 +179,12 @@ func TestVaultDownKeepsUseAndRecovers(t *testing.T) {
 	// The refresh due after 2 s fails; the .use stays as it was and the
 	// next attempt backs off.
 	w.waitFor(t, 20*time.Second, "a failed refresh", func() bool {
-		return len(s.logLines("Failed to refresh default token for user")) >= 1
+		return len(s.logLines("Failed to refresh token user=")) >= 1
 	}, s.proc)
 	if !bytes.Equal(readFile(t, use), before) {
 		t.Error("the .use changed while Vault was down")
 	}
-	if !regexp.MustCompile(`\(failure 1, next attempt in 3\ds\)`).MatchString(strings.Join(s.logLines("Failed to refresh default token"), "\n")) {
+	if !regexp.MustCompile(`token=default .*failures=1 retry_in=3\ds`).MatchString(strings.Join(s.logLines("Failed to refresh token"), "\n")) {
 		t.Error("no back-off logged")
 	}
 	if err := env.Stack.Vault.Restart(t.Context()); err != nil {

@@ -149,7 +149,11 @@ async function tokenExchange(ctx) {
   }
   if (!accounts.has(subject.sub)) throw invalidGrant('subject account not found');
   const have = (subject.scope || '').split(' ').filter(Boolean);
-  const want = p.scope ? p.scope.split(' ').filter(Boolean) : have;
+  const asked = p.scope ? p.scope.split(' ').filter(Boolean) : have;
+  // offline_access asks for a refresh token (Pelican's credmon needs one);
+  // it is not a scope of the access token.
+  const offline = asked.includes('offline_access') && ctx.oidc.client.grantTypeAllowed('refresh_token');
+  const want = asked.filter((s) => s !== 'offline_access');
   const extra = want.filter((s) => !have.includes(s));
   if (extra.length) throw new errors.InvalidScope('requested scope exceeds the subject token scope', extra.join(' '));
   const auds = [...new Set([].concat(p.audience ?? [], p.resource ?? []).filter(Boolean))];
@@ -161,6 +165,19 @@ async function tokenExchange(ctx) {
   ctx.body = {
     access_token: value, issued_token_type: AT_TYPE, token_type: 'Bearer', expires_in: at.expiration, scope: want.join(' '),
   };
+  if (offline) {
+    // A grant of its own, so that the refresh_token grant (oidc-provider's)
+    // finds the account, the client and the resource scopes it allows.
+    const grant = new provider.Grant({ accountId: subject.sub, clientId: ctx.oidc.client.clientId });
+    grant.addOIDCScope('offline_access');
+    grant.addResourceScope(auds[0], want.join(' '));
+    const grantId = await grant.save();
+    const rt = new provider.RefreshToken({
+      accountId: subject.sub, client: ctx.oidc.client, grantId, gty: 'token_exchange',
+      scope: ['offline_access', ...want].join(' '), resource: auds[0], rotations: 0,
+    });
+    ctx.body.refresh_token = await rt.save();
+  }
 }
 provider.registerGrantType(EXCHANGE, tokenExchange,
   ['subject_token', 'subject_token_type', 'requested_token_type', 'scope', 'audience', 'resource', 'actor_token', 'actor_token_type'],

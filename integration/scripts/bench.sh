@@ -2,7 +2,7 @@
 # The benchmark report: every benchmark of the project in one run, against
 # the real stack on this machine, printed as a short report with medians and
 # ratios against curl and the Python originals, then the fault suite's
-# figures table. About 12 minutes.
+# figures table. About 20 minutes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${BENCH_OUT:-$root/bench-report.txt}
@@ -16,6 +16,13 @@ out=${BENCH_OUT:-$root/bench-report.txt}
   echo "## gettoken client fast paths (goal: <= 1.3x curl; local reuse < 5 ms)"
   (cd "$root" && make -s build >&2)
   (cd "$root/integration" && go run ./cmd/benchclient -bin "$root/bin")
+  echo
+  echo "## gettoken_transfer_plugin vs curl, same XRootD, same token (goals: >= 0.95x curl, RSS < 40 MiB; 1,000 files >= 10x 1,000 curl runs and faster than one curl run with all URLs)"
+  (cd "$root/integration" && go run ./cmd/benchtransfer -bin "$root/bin")
+  echo "## Renewal through Kerberos per cache type (goal: < 1 ms over FILE; < 3x one curl GET)"
+  (cd "$root/integration" && go run ./cmd/benchkrb -bin "$root/bin")
+  echo "## condor_credmon_webserver: 100 concurrent sessions, next to a static file server (goal: p99 < 20 ms, RSS < 30 MiB)"
+  (cd "$root/integration" && go run ./cmd/benchwebapp -bin "$root/bin")
   echo
   echo "## condor_credmon_vault: 10,000 users, Vault 20 ms away (takes ~5 minutes: the sequential pass)"
   (cd "$root/integration" && go run ./cmd/benchcredmon -bin "$root/bin")

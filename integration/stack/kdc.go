@@ -162,12 +162,13 @@ func (k *KDC) run(ctx context.Context, env []string, stdin []byte, argv ...strin
 // with real MIT kinit, the password given on standard input. lifetime 0 is
 // the realm default.
 func (k *KDC) Kinit(ctx context.Context, user, ccache string, lifetime time.Duration) error {
-	pw := ""
-	for _, u := range k.Users {
-		if u.Principal == user {
-			pw = u.Password
-		}
-	}
+	return k.KinitRenewable(ctx, user, ccache, lifetime, 0)
+}
+
+// KinitRenewable is Kinit asking for a ticket renewable for renew (kinit
+// -r; the realm allows up to 7 days). renew 0 asks for none.
+func (k *KDC) KinitRenewable(ctx context.Context, user, ccache string, lifetime, renew time.Duration) error {
+	pw := k.Password(user)
 	if pw == "" {
 		return fmt.Errorf("kinit: unknown test user %q", user)
 	}
@@ -175,8 +176,22 @@ func (k *KDC) Kinit(ctx context.Context, user, ccache string, lifetime time.Dura
 	if lifetime > 0 {
 		args = append(args, "-l", fmt.Sprintf("%ds", int(lifetime.Seconds())))
 	}
+	if renew > 0 {
+		args = append(args, "-r", fmt.Sprintf("%ds", int(renew.Seconds())))
+	}
 	args = append(args, user+"@"+Realm)
 	return k.run(ctx, k.Env(), []byte(pw+"\n"), args...)
+}
+
+// Password returns a test principal's password ("" for an unknown one),
+// for tests that run kinit themselves (as another user).
+func (k *KDC) Password(user string) string {
+	for _, u := range k.Users {
+		if u.Principal == user {
+			return u.Password
+		}
+	}
+	return ""
 }
 
 // Stop stops the KDC.

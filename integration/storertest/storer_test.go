@@ -146,10 +146,27 @@ func TestHandleWithScopesAndAudience(t *testing.T) {
 	if claims["scope"] != "storage.read:/" || claims["aud"] != "https://se.example.org" {
 		t.Errorf("handle bearer token scope %v aud %v", claims["scope"], claims["aud"])
 	}
+	// -v with a new handle: as the original, the weakening is announced and
+	// condor_store_cred's own output is shown; nothing starts with an empty
+	// line other than the one condor_submit's unfinished line needs.
+	r = s.storer("-v", "default&handle=rw&scopes=storage.read:/")
+	if r.Code != 0 {
+		t.Fatalf("-v handle: %v", r)
+	}
+	if !strings.HasPrefix(r.Stderr, "\n") {
+		t.Errorf("-v: stderr does not start with the newline condor_submit's line needs:\n%s", r.Stderr)
+	}
+	for _, want := range []string{"\nWeakening token for default_rw\n", "\nStoring condor credentials for default_rw\n", "Account: ", "CredType: oauth\n", "Operation succeeded"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("-v handle: stderr lacks %q:\n%s", want, r.Stderr)
+		}
+	}
+	if strings.Contains(r.Stderr, "Operation succeeded") && strings.Index(r.Stderr, "Weakening token") > strings.Index(r.Stderr, "Operation succeeded") {
+		t.Errorf("-v handle: weakening announced after the store:\n%s", r.Stderr)
+	}
 	// Same handle, other scopes: the credd says mismatch (exit 2).
 	r = s.storer("default&handle=ro&scopes=compute.read")
-	want := `
-condor_vault_storer: Credentials exist that do not match the request.
+	want := `condor_vault_storer: Credentials exist that do not match the request.
 They can be removed by
   condor_store_cred delete-oauth -s default_ro
 but make sure no other job is using them.
@@ -194,13 +211,13 @@ func TestErrorCases(t *testing.T) {
 		stderr string
 	}{
 		{"two underscores", []string{"a_b_c"}, nil,
-			"\ncondor_vault_storer: Only one underscore allowed in use_oauth_services name\n" + hint(`"a_b_c" `)},
+			"condor_vault_storer: Only one underscore allowed in use_oauth_services name\n" + hint(`"a_b_c" `)},
 		{"reduced without handle", []string{"default&scopes=compute.read"}, nil,
-			"\ncondor_vault_storer: reduced scopes or audience require a handle\n" + hint(`"default&scopes=compute.read" `)},
+			"condor_vault_storer: reduced scopes or audience require a handle\n" + hint(`"default&scopes=compute.read" `)},
 		{"bad name", []string{"bad/name"}, nil,
-			"\ncondor_vault_storer: invalid credential name: \"bad/name\" may contain only letters, digits and - + = _ .\n" + hint(`"bad/name" `)},
+			"condor_vault_storer: invalid credential name: \"bad/name\" may contain only letters, digits and - + = _ .\n" + hint(`"bad/name" `)},
 		{"no options configured", []string{"default"}, []string{"_CONDOR_SEC_CREDENTIAL_GETTOKEN_OPTS="},
-			"\ncondor_vault_storer: Neither SEC_CREDENTIAL_GETTOKEN_OPTS condor value nor $HTGETTOKENOPTS environment set\n" + hint(`"default" `)},
+			"condor_vault_storer: Neither SEC_CREDENTIAL_GETTOKEN_OPTS condor value nor $HTGETTOKENOPTS environment set\n" + hint(`"default" `)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -213,8 +230,9 @@ func TestErrorCases(t *testing.T) {
 			}
 		})
 	}
-	// No request at all: the usage text.
-	if r := s.storer(); r.Code != 1 || !strings.HasPrefix(r.Stderr, "\nUsage: condor_vault_storer [-vd] oauth_service ...\n") {
+	// No request at all: the usage text. A quiet run's messages do not
+	// start with an empty line, as the original's; with -v they do.
+	if r := s.storer(); r.Code != 1 || !strings.HasPrefix(r.Stderr, "Usage: condor_vault_storer [-vd] oauth_service ...\n") {
 		t.Errorf("usage:\n%v", r)
 	}
 }
@@ -230,7 +248,7 @@ func TestReadonlyLocalTokenWithoutStoredCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := s.storer("cilogon")
-	want := fmt.Sprintf("\ncondor_vault_storer: No cilogon credentials stored and %s is readonly\n", s.vt("cilogon"))
+	want := fmt.Sprintf("condor_vault_storer: No cilogon credentials stored and %s is readonly\n", s.vt("cilogon"))
 	if r.Code != 1 || !strings.HasPrefix(r.Stderr, want) {
 		t.Errorf("got\n%v\nwant stderr starting:\n%s", r, want)
 	}

@@ -154,24 +154,6 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-// FuzzFormat checks that no input makes Format panic, and that whatever
-// it accepts it prints as valid, re-formattable JSON.
-func FuzzFormat(f *testing.F) {
-	for _, s := range []string{`{"a":[1,{"b":null}]}`, `"\ud800"`, `[`, `{"a":1,"a":2}`, "\xff", `1 2 3`} {
-		f.Add([]byte(s), false)
-	}
-	f.Fuzz(func(t *testing.T, data []byte, human bool) {
-		out, err := Format(data, FormatOptions{HumanDates: human, Location: time.UTC})
-		if err != nil {
-			return
-		}
-		again, err := Format(out, FormatOptions{})
-		if err != nil || string(again) != string(out) {
-			t.Errorf("output %q does not re-format to itself: %q, %v", out, again, err)
-		}
-	})
-}
-
 func TestExpiry(t *testing.T) {
 	seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	h := seg(`{"alg":"ES256"}`)

@@ -2,7 +2,6 @@ package optparse
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vaultcred/gettoken/internal/vaulterr"
 	"github.com/vaultcred/gettoken/vaultcred"
 )
 
@@ -126,6 +126,10 @@ type Sources struct {
 	// Log receives the messages htgettoken prints while loading options
 	// (stderr); nil discards them.
 	Log io.Writer
+	// Defaults, when set, changes htgettoken's defaults before the option
+	// sources and the command line are applied, which may override what
+	// it sets (the storer's 28-day --vaulttokenttl).
+	Defaults func(o *vaultcred.Options)
 }
 
 // SourceError is a failure to read or split an option source. It is fatal
@@ -143,29 +147,6 @@ func (e *SourceError) Error() string { return e.What + " failed: " + e.Err.Error
 
 // Unwrap returns the cause.
 func (e *SourceError) Unwrap() error { return e.Err }
-
-// ExitCode returns 1.
-func (e *SourceError) ExitCode() int { return vaultcred.ExitFatal }
-
-// HTTPStatusError is an HTTP response with a status other than 200 or 204.
-// Its text follows htgettoken: "HTTPError: <reason phrase>:" followed by
-// each entry of a JSON "errors" list, or by the body when it is not JSON.
-type HTTPStatusError struct {
-	// StatusCode is the HTTP status.
-	StatusCode int
-	// Detail is the text after the reason phrase (with a leading space when
-	// not empty).
-	Detail string
-}
-
-// Error returns "HTTPError: <reason>:<Detail>".
-func (e *HTTPStatusError) Error() string {
-	reason := http.StatusText(e.StatusCode)
-	if reason == "" {
-		reason = fmt.Sprintf("Status %d", e.StatusCode)
-	}
-	return "HTTPError: " + reason + ":" + e.Detail
-}
 
 // Load returns the options of a gettoken run. It parses
 // $HTGETTOKENOPTS followed by args; if -s/--optserver is then set, it
@@ -200,7 +181,7 @@ func Load(ctx context.Context, p *Parser, args []string, src Sources) (*vaultcre
 	if err != nil {
 		return nil, err
 	}
-	opts := optionsFrom(res)
+	opts := optionsFrom(res, src.Defaults)
 	opts.ApplyCADefaults(src.Env)
 
 	if opts.OptServer != "" {
@@ -226,26 +207,24 @@ func Load(ctx context.Context, p *Parser, args []string, src Sources) (*vaultcre
 		if err != nil {
 			return nil, err
 		}
-		opts = optionsFrom(res)
+		opts = optionsFrom(res, src.Defaults)
 		opts.ApplyCADefaults(src.Env)
 	}
 
 	if opts.VaultServer == "" {
 		return nil, &vaultcred.OptionError{Msg: vaultcred.MissingVaultServerMsg, Usage: true}
 	}
-	ttl, ok := res.String("vaulttokenttl")
-	if !ok {
-		ttl = defaultTTLText
+	// Lifetimes not given keep their defaults (defaultTTLText and
+	// defaultMinTTLText in NewOptions, or what Sources.Defaults set).
+	if ttl, ok := res.String("vaulttokenttl"); ok {
+		if opts.VaultTokenTTL, err = vaultcred.ParseTTL("--vaulttokenttl", ttl); err != nil {
+			return opts, err
+		}
 	}
-	if opts.VaultTokenTTL, err = vaultcred.ParseTTL("--vaulttokenttl", ttl); err != nil {
-		return opts, err
-	}
-	minTTL, ok := res.String("vaulttokenminttl")
-	if !ok {
-		minTTL = defaultMinTTLText
-	}
-	if opts.VaultTokenMinTTL, err = vaultcred.ParseTTL("--vaulttokenminttl", minTTL); err != nil {
-		return opts, err
+	if minTTL, ok := res.String("vaulttokenminttl"); ok {
+		if opts.VaultTokenMinTTL, err = vaultcred.ParseTTL("--vaulttokenminttl", minTTL); err != nil {
+			return opts, err
+		}
 	}
 	return opts, nil
 }
@@ -264,11 +243,14 @@ func parseAll(p *Parser, pre, args []string) (*Result, error) {
 	return res, nil
 }
 
-// optionsFrom converts parse results to Options, starting from the defaults.
-// The lifetimes are left to Load, which parses them after the required
-// option check, as htgettoken does.
-func optionsFrom(r *Result) *vaultcred.Options {
+// optionsFrom converts parse results to Options, starting from the defaults
+// (changed by defaults when not nil). The lifetimes are left to Load, which
+// parses them after the required option check, as htgettoken does.
+func optionsFrom(r *Result, defaults func(o *vaultcred.Options)) *vaultcred.Options {
 	o := vaultcred.NewOptions()
+	if defaults != nil {
+		defaults(o)
+	}
 	str := func(name string, dst *string) {
 		if v, ok := r.String(name); ok {
 			*dst = v
@@ -357,36 +339,10 @@ func fetchOptions(ctx context.Context, opts *vaultcred.Options, rawURL string, s
 		return "", fmt.Errorf("reading response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-		return "", &HTTPStatusError{StatusCode: resp.StatusCode, Detail: errorDetail(body)}
+		return "", vaulterr.FromResponse(resp.StatusCode, body)
 	}
 	if len(body) > maxOptionsSize {
 		return "", fmt.Errorf("options file larger than %d bytes", maxOptionsSize)
 	}
 	return string(body), nil
-}
-
-// errorDetail renders an error response body as htgettoken does.
-func errorDetail(body []byte) string {
-	var parsed any
-	if err := json.Unmarshal(body, &parsed); err != nil {
-		s := strings.TrimRight(string(body), " \t\r\n")
-		if len(s) > 512 {
-			s = s[:512] + "..."
-		}
-		if s == "" {
-			return ""
-		}
-		return " " + s
-	}
-	var b strings.Builder
-	if m, ok := parsed.(map[string]any); ok {
-		if list, ok := m["errors"].([]any); ok {
-			for _, e := range list {
-				if s, ok := e.(string); ok {
-					b.WriteString(" " + s)
-				}
-			}
-		}
-	}
-	return b.String()
 }

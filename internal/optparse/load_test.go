@@ -167,9 +167,6 @@ func TestLoadOptServerErrors(t *testing.T) {
 			if err.Error() != want {
 				t.Errorf("got  %q\nwant %q", err.Error(), want)
 			}
-			if se.ExitCode() != 1 {
-				t.Errorf("exit code %d", se.ExitCode())
-			}
 			if opts == nil || !opts.Quiet {
 				t.Errorf("options of the first parse not returned: %+v", opts)
 			}
@@ -295,11 +292,13 @@ func TestLoadWebOpenCommandSet(t *testing.T) {
 	}
 }
 
-// exitCode maps an error to its exit status as the command does.
+// exitCode maps an error to its exit status as cmd/gettoken does: 2 for
+// parse errors and usage errors, 1 for the rest.
 func exitCode(err error) int {
-	var c interface{ ExitCode() int }
-	if errors.As(err, &c) {
-		return c.ExitCode()
+	var pe *Error
+	var oe *vaultcred.OptionError
+	if errors.As(err, &pe) || errors.As(err, &oe) && oe.Usage {
+		return 2
 	}
 	return 1
 }

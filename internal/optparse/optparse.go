@@ -109,9 +109,6 @@ type Error struct {
 // Error returns the message.
 func (e *Error) Error() string { return e.Msg }
 
-// ExitCode returns 2, the exit status of a usage error.
-func (e *Error) ExitCode() int { return 2 }
-
 // Result holds the options set on a command line.
 type Result struct {
 	strs  map[string]string

@@ -7,6 +7,13 @@
 // token and a crash never leaves one. A symlink at the target is replaced,
 // never followed. An existing target owned by another user is refused.
 //
+// Two APIs: the path functions (Write, WriteToken, Read, ReadToken) for
+// programs writing their own user's files, and Dir, a checked directory
+// handle, for the root daemons working in directories others can write:
+// there every operation is relative to a directory opened once, never a
+// path walked again (see Dir). Write itself opens the target's directory
+// and writes through a Dir.
+//
 // Reads refuse a file owned by another user, a symlink that another user
 // planted, anything that is not a regular file, and oversized content, and
 // never put file content in an error message.
@@ -22,8 +29,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/google/renameio/v2"
 )
 
 // MaxSize is the largest token file Read accepts. Real tokens are a few
@@ -47,8 +52,9 @@ type Options struct {
 	// AllowForeign permits replacing an existing file owned by another user
 	// (the credmon, as root, replacing files in users' directories).
 	AllowForeign bool
-	// NoSync skips the fsync before the rename. Still atomic for readers;
-	// after a power failure the file may be empty. For files that are
+	// NoSync skips the fsync of the file before the rename and of its
+	// directory after it. Still atomic for readers; after a power
+	// failure the file may be empty or the old one. For files that are
 	// regenerated anyway (the credmon's .use files, rewritten every few
 	// minutes, where the fsync was the daemon's bottleneck).
 	NoSync bool
@@ -114,39 +120,12 @@ func Write(path string, data []byte, o Options) error {
 		}
 		return nil
 	}
-	mode := o.Mode
-	if mode == 0 {
-		mode = 0o600
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if uid := ownerOf(fi); uid != os.Geteuid() && !o.AllowForeign {
-			return &ForeignError{Path: path, UID: uid, Symlink: fi.Mode()&fs.ModeSymlink != 0}
-		}
-		if fi.IsDir() {
-			return &WriteError{"creating file", path, fmt.Errorf("%s is a directory", path)}
-		}
-	}
-	dir := filepath.Dir(path)
-	if o.NoSync {
-		return writeNoSync(dir, path, data, mode, o.Chown)
-	}
-	pf, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(mode))
+	d, err := OpenDir(filepath.Dir(path))
 	if err != nil {
 		return &WriteError{"creating file", path, err}
 	}
-	defer pf.Cleanup()
-	if _, err := pf.Write(data); err != nil {
-		return &WriteError{"writing file", path, err}
-	}
-	if o.Chown != nil {
-		if err := pf.Chown(o.Chown.UID, o.Chown.GID); err != nil {
-			return &WriteError{"writing file", path, err}
-		}
-	}
-	if err := pf.CloseAtomicallyReplace(); err != nil {
-		return &WriteError{"renaming", path, err}
-	}
-	return nil
+	defer d.Close()
+	return d.WriteAtomic(filepath.Base(path), data, o)
 }
 
 // ErrNotRegular reports a path that is not a regular file.
@@ -262,39 +241,4 @@ func openStdio(path string, flag int) (*os.File, error) {
 	}
 	syscall.CloseOnExec(nfd)
 	return os.NewFile(uintptr(nfd), path), nil
-}
-
-// writeNoSync is Write's temp-and-rename without the fsync.
-func writeNoSync(dir, path string, data []byte, mode os.FileMode, chown *Owner) error {
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"*")
-	if err != nil {
-		return &WriteError{"creating file", path, err}
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return &WriteError{"writing file", path, err}
-	}
-	if err := f.Chmod(mode); err != nil {
-		return &WriteError{"writing file", path, err}
-	}
-	if chown != nil {
-		if err := f.Chown(chown.UID, chown.GID); err != nil {
-			return &WriteError{"writing file", path, err}
-		}
-	}
-	if err := f.Close(); err != nil {
-		return &WriteError{"writing file", path, err}
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return &WriteError{"renaming", path, err}
-	}
-	ok = true
-	return nil
 }

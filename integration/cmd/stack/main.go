@@ -3,6 +3,14 @@
 // OpenID provider, all on loopback with state in a temporary directory. It
 // prints how to point a client at the stack, walks through one device-flow
 // login through the IdP's own pages, and stops everything on Ctrl-C.
+//
+// Without a terminal (a CI shell, "ssh host make demo", an editor's task
+// runner) nobody can log in through a browser, so the login is approved
+// at the IdP's test route by itself, as -auto does, and it says so. The
+// state directory is removed on every exit it can see: Ctrl-C, SIGTERM,
+// SIGHUP (the terminal or ssh session went away), an error, and the death
+// of the parent process (make or go run killed). A directory left by a
+// demo killed with SIGKILL is removed by the next demo.
 package main
 
 import (
@@ -12,20 +20,26 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/creack/pty"
-	"golang.org/x/term"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
 	"github.com/vaultcred/gettoken/integration/stack"
 )
+
+// pidFile marks a state directory made by this command, with its pid.
+const pidFile = "demo.pid"
 
 func main() {
 	port := flag.Int("port", 8200, "Vault TLS port (0: any free port)")
@@ -35,8 +49,17 @@ func main() {
 	bin := flag.String("bin", "", "directory of the gettoken binaries: the demo login runs gettoken from there")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// make or go run killed: this process is told with SIGTERM, and cleans
+	// up as for any SIGTERM.
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	sweepStaleDirs()
+	if !*auto && !*noLogin && !term.IsTerminal(int(os.Stdin.Fd())) {
+		fmt.Println("No terminal: the demo login is approved at the IdP's test route by itself (as with -auto).")
+		fmt.Println("Run `make demo` from a terminal to log in through the IdP's pages yourself.")
+		*auto = true
+	}
 	if err := run(ctx, *dir, *port, *auto, *noLogin, *bin); err != nil {
 		fmt.Fprintln(os.Stderr, "stack:", err)
 		os.Exit(1)
@@ -56,6 +79,11 @@ func run(ctx context.Context, dir string, port int, auto, noLogin bool, bin stri
 		fmt.Println("stopping the stack ...")
 		s.Stop()
 	}()
+	if dir == "" {
+		if err := os.WriteFile(filepath.Join(s.Dir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
 	fmt.Printf(`
 The stack is up (%v, builds excluded). State and logs: %s
 
@@ -219,6 +247,28 @@ func jwtClaims(tok string) string {
 	}
 	out, _ := json.Marshal(m)
 	return string(out)
+}
+
+// sweepStaleDirs removes the state directories of earlier demos that
+// were killed too hard to clean up (SIGKILL): temporary gettoken-stack-*
+// directories holding this command's pid file whose process is gone.
+// Directories of test runs (no pid file) and of live demos are left alone.
+func sweepStaleDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "gettoken-stack-*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, pidFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+			fmt.Printf("removing %s, left by a demo that was killed\n", d)
+			os.RemoveAll(d)
+		}
+	}
 }
 
 func anyExit(s *stack.Stack) <-chan struct{} {

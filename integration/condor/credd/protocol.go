@@ -35,6 +35,9 @@ const (
 	ModeAdd    Mode = "add"
 	ModeQuery  Mode = "query"
 	ModeDelete Mode = "delete"
+	// ModeCheck is CREDD_CHECK_CREDS, condor_submit's check for the
+	// OAuth tokens a job needs (see Request.Checks and Reply.Message).
+	ModeCheck Mode = "check"
 )
 
 // Result is a STORE_CRED answer: one of the codes below, or, when greater
@@ -139,6 +142,17 @@ type Request struct {
 	Credential []byte `json:"credential,omitempty"`
 	// DaemonName is -n (logged only; the stand-in has no schedds).
 	DaemonName string `json:"daemon_name,omitempty"`
+	// Checks are the request ads of CREDD_CHECK_CREDS (ModeCheck).
+	Checks []CheckRequest `json:"checks,omitempty"`
+}
+
+// CheckRequest is one request ad of CREDD_CHECK_CREDS as condor_submit
+// builds it: Service, optional Handle, Scopes, Audience.
+type CheckRequest struct {
+	Service  string `json:"service"`
+	Handle   string `json:"handle,omitempty"`
+	Scopes   string `json:"scopes,omitempty"`
+	Audience string `json:"audience,omitempty"`
 }
 
 // Attr is one attribute of the reply's info ClassAd.
@@ -154,6 +168,10 @@ type Attr struct {
 type Reply struct {
 	Result Result `json:"result"`
 	Info   []Attr `json:"info,omitempty"`
+	// Message is CREDD_CHECK_CREDS's reply string: "" when every token
+	// is present, "<prefix>/key/<key>" when some must be fetched, else an
+	// error text.
+	Message string `json:"message,omitempty"`
 }
 
 // UnreachableError is a failure to talk to the credd at all (not running,

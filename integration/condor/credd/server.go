@@ -46,6 +46,10 @@ type Settings struct {
 	SweepInterval time.Duration
 	// SweepDelay is SEC_CREDENTIAL_SWEEP_DELAY (default 3600 s).
 	SweepDelay time.Duration
+	// Knob returns any other knob's value ("" when undefined), for
+	// CREDD_CHECK_CREDS (<SVC>_CLIENT_ID, CREDMON_WEB_PREFIX, ...); nil:
+	// none is defined.
+	Knob func(name string) string
 }
 
 // SettingsFrom reads the credd's knobs from c.
@@ -55,6 +59,7 @@ func SettingsFrom(c *config.Config) (Settings, error) {
 		TrustedVaultHosts: config.SplitList(c.Value("TRUSTED_VAULT_HOSTS")),
 		SuperUsers:        config.SplitList(c.Value("CRED_SUPER_USERS")),
 		UIDDomain:         c.Value("UID_DOMAIN"),
+		Knob:              c.Value,
 	}
 	if s.UIDDomain == "" {
 		h, err := os.Hostname()
@@ -248,6 +253,9 @@ func errClass(err error) string {
 func (s *Server) Handle(req Request, peer Peer) Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if req.Mode == ModeCheck {
+		return s.checkCreds(req, peer)
+	}
 	rep := s.handle(req, peer)
 	s.log.Printf("STORE_CRED %s-oauth from %s (uid %d pid %d): user=%q service=%q handle=%q scopes=%q audience=%q plain=%t bytes=%d name=%q -> %s",
 		req.Mode, peer.Name, peer.UID, peer.PID, req.User, req.Service, req.Handle, req.Scopes, req.Audience,
