@@ -174,10 +174,11 @@ func (s *credSite) use(u string) string { return filepath.Join(s.creddir, u, "de
 // count is how many log lines contain substr.
 func (s *credSite) count(substr string) int { return strings.Count(readText(s.log), substr) }
 
-// refreshes and failures are the credmon's own counts, from its log.
-func (s *credSite) refreshes() int { return s.count("Refreshing default token for user") }
-func (s *credSite) successes() int { return s.count("Successfully refreshed default token") }
-func (s *credSite) failures() int  { return s.count("Failed to refresh default token") }
+// refreshes and failures are the credmon's own counts, from its log
+// ("VAULT: Refreshing token user=… token=default" and the like).
+func (s *credSite) refreshes() int { return s.count("Refreshing token user=") }
+func (s *credSite) successes() int { return s.count("Successfully refreshed token user=") }
+func (s *credSite) failures() int  { return s.count("Failed to refresh token user=") }
 
 // waitLog waits until f() reaches n, failing when the credmon exits.
 func (s *credSite) waitLog(what string, timeout time.Duration, f func() int, n int) {
@@ -401,4 +402,13 @@ func ctime(t *testing.T, p string) int64 {
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	return st.Ctim.Nano()
+}
+
+func inode(t *testing.T, p string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
 }
