@@ -160,18 +160,14 @@ max_lease_ttl     = "672h"
 			return nil, err
 		}
 	}
-	if err := first.Proc.WaitFor(ctx, "every node a raft voter", func(ctx context.Context) error {
-		s, err := first.Admin.Logical().ReadWithContext(ctx, "sys/storage/raft/configuration")
-		if err != nil {
-			return err
-		}
-		cfg, _ := s.Data["config"].(map[string]any)
-		servers, _ := cfg["servers"].([]any)
-		if len(servers) != n {
-			return fmt.Errorf("%d raft servers", len(servers))
-		}
-		return nil
-	}); err != nil {
+	// Joined nodes are non-voters until autopilot has seen them healthy
+	// for its stabilization time (10 s by default): until then losing
+	// the leader loses the quorum. One second is plenty on loopback.
+	if _, err := first.Admin.Logical().WriteWithContext(ctx, "sys/storage/raft/autopilot/configuration",
+		map[string]any{"server_stabilization_time": "1s"}); err != nil {
+		return nil, fmt.Errorf("autopilot configuration: %w", err)
+	}
+	if err := c.waitVoters(ctx, first); err != nil {
 		return nil, err
 	}
 	for _, p := range plugins {
@@ -231,13 +227,43 @@ func (c *Cluster) Restart(ctx context.Context, i int) error {
 	if _, err := v.Admin.Sys().UnsealWithContext(ctx, c.UnsealKey); err != nil {
 		return err
 	}
-	return v.Proc.WaitFor(ctx, "unsealed", func(ctx context.Context) error {
+	if err := v.Proc.WaitFor(ctx, "unsealed", func(ctx context.Context) error {
 		h, err := v.Admin.Sys().HealthWithContext(ctx)
 		if err != nil {
 			return err
 		}
 		if h.Sealed {
 			return fmt.Errorf("sealed")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return c.waitVoters(ctx, v)
+}
+
+// waitVoters waits until every node is a raft voter, asking through
+// node v (a standby forwards the request to the active node): only then
+// does the cluster survive the loss of any one node.
+func (c *Cluster) waitVoters(ctx context.Context, v *Vault) error {
+	return v.Proc.WaitFor(ctx, "every node a raft voter", func(ctx context.Context) error {
+		s, err := v.Admin.Logical().ReadWithContext(ctx, "sys/storage/raft/configuration")
+		if err != nil {
+			return err
+		}
+		if s == nil {
+			return fmt.Errorf("no raft configuration")
+		}
+		cfg, _ := s.Data["config"].(map[string]any)
+		servers, _ := cfg["servers"].([]any)
+		voters := 0
+		for _, sv := range servers {
+			if m, _ := sv.(map[string]any); m != nil && m["voter"] == true {
+				voters++
+			}
+		}
+		if len(servers) != len(c.Nodes) || voters != len(c.Nodes) {
+			return fmt.Errorf("%d raft servers, %d voters", len(servers), voters)
 		}
 		return nil
 	})
