@@ -10,15 +10,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
 
+	"github.com/vaultcred/gettoken/integration/condor"
 	"github.com/vaultcred/gettoken/integration/harness"
 	"github.com/vaultcred/gettoken/integration/stack"
 )
+
+// haUsers is the size of the credmon pass during which the active node
+// is killed.
+const haUsers = 1000
 
 // haEnv is a 3-node Vault raft cluster configured like the stack's Vault,
 // reachable as stack.ClusterName (every node's address, in a private
@@ -29,6 +36,7 @@ type haEnv struct {
 	hosts   string // world-readable hosts file
 	ca      string // world-readable copy of the cluster's CA
 	hostVia string // -a value: ClusterName:port
+	dead    func() // ends the killed node's black hole
 }
 
 func needRoot(t *testing.T) {
@@ -135,17 +143,13 @@ func (h *haEnv) killActive(t *testing.T) (killed int, at time.Time, failover tim
 	}
 	h.c.Kill(a)
 	at = time.Now()
+	// A machine that dies answers nothing (a killed process on a live
+	// machine would refuse at once): its address now drops every
+	// connection attempt, until restart brings the node back.
+	host := h.c.Nodes[a].Addr[len("https://"):strings.LastIndexByte(h.c.Nodes[a].Addr, ':')]
+	h.dead = blackhole(t, host, h.c.Port)
 	if _, err := h.c.Active(ctx); err != nil {
-		for i := range h.c.Nodes {
-			if i != a {
-				b := readText(h.c.Nodes[i].Proc.LogPath)
-				if len(b) > 4000 {
-					b = b[len(b)-4000:]
-				}
-				t.Logf("node %d's log (tail):\n%s", i+1, b)
-			}
-		}
-		t.Fatalf("killed node %d: %v", a+1, err)
+		t.Fatal(err)
 	}
 	return a, at, time.Since(at)
 }
@@ -155,6 +159,10 @@ func (h *haEnv) restart(t *testing.T, i int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if h.dead != nil {
+		h.dead()
+		h.dead = nil
+	}
 	if err := h.c.Restart(ctx, i); err != nil {
 		t.Fatal(err)
 	}
@@ -215,11 +223,9 @@ func untilSuccess(t *testing.T, timeout time.Duration, complaint func(*testing.T
 	}
 }
 
-// TestVaultHA runs the programs against a 3-node raft cluster: a dead
-// first address in round robin (credmon and gettoken), and the active
-// node killed during gettoken. The credmon pass and the storer with the
-// active node killed are a TODO (docs/faults.md): both kept dialling the
-// dead node's address.
+// TestVaultHA kills the active node of a 3-node raft cluster during a
+// credmon pass of haUsers users, during gettoken and during the storer,
+// restarting the killed node between scenarios.
 func TestVaultHA(t *testing.T) {
 	t.Parallel() // its own cluster: runs after the tests that stop or freeze parts of the stack
 	needRoot(t)
@@ -258,6 +264,23 @@ func TestVaultHA(t *testing.T) {
 		record(t, row{Scenario: "gettoken: dead first address in round robin", Requests: 1, Failures: 0, Recovery: d, Note: "the run, fail-over included"})
 	})
 
+	t.Run("credmon pass", func(t *testing.T) {
+		s := newCredSite(t, siteOptions{users: haUsers, base: "https://" + h.hostVia, ca: h.c.Certs.CAFile,
+			fixture: h.fix, wrap: nsWrap(h.hosts, -1)})
+		s.start()
+		s.waitLog("a fifth of the pass", 2*time.Minute, s.successes, haUsers/5)
+		if s.successes() >= haUsers {
+			t.Fatal("the pass was over before the kill")
+		}
+		killed, at, failover := h.killActive(t)
+		defer h.restart(t, killed)
+		rec := s.waitRecovered(at, 3*time.Minute)
+		lost, partial := s.finish(0)
+		record(t, row{Scenario: fmt.Sprintf("credmon: Vault HA, active node killed mid-pass (%d users)", haUsers),
+			Requests: s.refreshes(), Failures: s.failures(), Lost: lost, Partial: partial, Recovery: rec,
+			Note: fmt.Sprintf("failover %.1f s, then back-off", failover.Seconds())})
+	})
+
 	t.Run("gettoken", func(t *testing.T) {
 		u := env.NewUser(t)
 		u.Environ = append(u.Environ, "HTGETTOKENOPTS=-a "+fmt.Sprintf("localhost:%d", h.c.Port)+" --cafile "+h.ca+" --vaulttokenfile "+u.VT)
@@ -281,6 +304,48 @@ func TestVaultHA(t *testing.T) {
 			Note: fmt.Sprintf("failover %.1f s, then the next run", failover.Seconds())})
 	})
 
+	t.Run("storer", func(t *testing.T) {
+		dir, err := os.MkdirTemp("", "faults-hacondor-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		os.Chmod(dir, 0o755)
+		cnd, err := condor.Start(t.Context(), dir, env.Stack.LogDir, map[string]string{
+			"SEC_CREDENTIAL_GETTOKEN_OPTS": "-a " + h.hostVia + " --cafile " + h.ca,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cnd.Stop() })
+		// The submitter's stored vault token comes from a gettoken login
+		// at the cluster (what the storer's own first login leaves).
+		u := env.NewUser(t)
+		u.Environ = append(u.Environ, "HTGETTOKENOPTS=-a "+fmt.Sprintf("localhost:%d", h.c.Port)+" --cafile "+h.ca+" --vaulttokenfile "+u.VT)
+		if r := u.OIDC(stack.Alice.Name, true, "gettoken", "--web-open-command="); r.Code != 0 {
+			t.Fatalf("login:\n%v", r)
+		}
+		sub := env.NewSubmitter(t, cnd)
+		vtf := sub.VTFile("default")
+		if err := os.WriteFile(vtf, []byte(readText(u.VT)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sub.Chown(vtf)
+		killed, at, failover := h.killActive(t)
+		defer h.restart(t, killed)
+		runs, fails, outs := untilSuccess(t, time.Minute, storerComplaint, func() harness.Result {
+			os.Remove(sub.BTFile("default"))
+			return h.nsExec(sub.User, "condor_vault_storer", "default")
+		})
+		rec := time.Since(at)
+		top := readText(sub.File("default.top"))
+		if topToken(top) == "" {
+			t.Errorf("no whole .top stored:\n%s", top)
+		}
+		checkOutputs(t, outs, []string{readText(vtf), readText(sub.BTFile("default")), topToken(top)})
+		record(t, row{Scenario: "condor_vault_storer: Vault HA, active node killed", Requests: runs, Failures: fails, Recovery: rec,
+			Note: fmt.Sprintf("failover %.1f s, then the next run", failover.Seconds())})
+	})
 }
 
 // checkOutputs: no crash and no token in any run's output.
@@ -297,13 +362,28 @@ func checkOutputs(t *testing.T, outs []harness.Result, secrets []string) {
 // blackhole listens on ip:port with a backlog of 0 and fills the queue,
 // so the kernel drops further connection attempts: they time out, as
 // with a machine that is off.
-func blackhole(t *testing.T, ip string, port int) {
+// It returns a function that ends it (also done at the test's end).
+func blackhole(t *testing.T, ip string, port int) func() {
 	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Close(fd) })
+	var conns []net.Conn
+	var once sync.Once
+	end := func() {
+		once.Do(func() {
+			for _, c := range conns {
+				c.Close()
+			}
+			syscall.Close(fd)
+		})
+	}
+	t.Cleanup(end)
+	// The address may have connections in TIME_WAIT (a killed node's).
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		t.Fatal(err)
+	}
 	sa := &syscall.SockaddrInet4{Port: port}
 	copy(sa.Addr[:], net.ParseIP(ip).To4())
 	if err := syscall.Bind(fd, sa); err != nil {
@@ -315,8 +395,9 @@ func blackhole(t *testing.T, ip string, port int) {
 	for i := 0; i < 2; i++ {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, fmt.Sprint(port)), 300*time.Millisecond)
 		if err != nil {
-			return
+			break
 		}
-		t.Cleanup(func() { c.Close() })
+		conns = append(conns, c)
 	}
+	return end
 }
