@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark report: every benchmark of the project in one run, against
 # the real stack on this machine, printed as a short report with medians and
-# ratios against curl and the Python originals. About 11 minutes.
+# ratios against curl and the Python originals, then the fault suite's
+# figures table. About 20 minutes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${BENCH_OUT:-$root/bench-report.txt}
@@ -25,5 +26,11 @@ out=${BENCH_OUT:-$root/bench-report.txt}
   echo
   echo "## condor_credmon_vault: 10,000 users, Vault 20 ms away (takes ~5 minutes: the sequential pass)"
   (cd "$root/integration" && go run ./cmd/benchcredmon -bin "$root/bin")
+  echo
+  echo "## Faults (integration/faults: every scenario's figures; see docs/faults.md)"
+  table=$(mktemp)
+  (cd "$root/integration" && GETTOKEN_FAULTS_TABLE="$table" go test -count=1 -v -timeout 20m ./faults/ >&2)
+  cat "$table"
+  rm -f "$table"
 } | tee "$out"
 echo "report written to $out" >&2

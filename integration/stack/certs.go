@@ -26,6 +26,12 @@ type Certs struct {
 
 // MakeCerts creates a CA and a server certificate in dir.
 func MakeCerts(dir string) (*Certs, error) {
+	return MakeCertsFor(dir, []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")})
+}
+
+// MakeCertsFor creates a CA and a server certificate for the given names
+// and addresses in dir (the first name is the subject's common name).
+func MakeCertsFor(dir string, names []string, ips []net.IP) (*Certs, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -54,9 +60,9 @@ func MakeCerts(dir string) (*Certs, error) {
 	}
 	srvTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		Subject:      pkix.Name{CommonName: names[0]},
+		DNSNames:     names,
+		IPAddresses:  ips,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(30 * 24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,

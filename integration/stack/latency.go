@@ -11,16 +11,18 @@ import (
 // LatencyProxy is a TCP proxy on loopback that delays every byte by a
 // fixed one-way delay in each direction, so a client talking to Target
 // through Addr sees a round-trip time of twice the delay, as a remote
-// server would (benchmarks use 10 ms each way: a 20 ms RTT).
+// server would (benchmarks use 10 ms each way: a 20 ms RTT). It can also
+// inject faults (see SetFault and SetDelay in faultproxy.go).
 type LatencyProxy struct {
-	Addr   string // 127.0.0.1:<port> to connect to
-	Target string
-	Delay  time.Duration // one way
+	Addr   string        // 127.0.0.1:<port> to connect to
+	Target string        // host:port forwarded to
+	Delay  time.Duration // one way, as started (SetDelay changes the current one)
 	l      net.Listener
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
+	faults faultState
 }
 
 // StartLatencyProxy listens on a free loopback port and forwards to target.
@@ -30,6 +32,7 @@ func StartLatencyProxy(target string, oneWay time.Duration) (*LatencyProxy, erro
 		return nil, err
 	}
 	p := &LatencyProxy{Addr: l.Addr().String(), Target: target, Delay: oneWay, l: l, conns: map[net.Conn]struct{}{}}
+	p.faults.delay.Store(int64(oneWay))
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -70,10 +73,18 @@ func (p *LatencyProxy) serve(c net.Conn) {
 		return
 	}
 	defer p.track(c, false)
+	if p.injectFault(c) {
+		return
+	}
 	// The connect itself takes one round trip through the "network".
-	time.Sleep(2 * p.Delay)
+	time.Sleep(2 * p.delay())
 	t, err := net.DialTimeout("tcp", p.Target, 5*time.Second)
 	if err != nil {
+		// The server is down: reset the client's connection, the nearest
+		// a proxy gets to "connection refused".
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
 		return
 	}
 	defer t.Close()
@@ -105,7 +116,7 @@ func (p *LatencyProxy) pipe(dst, src net.Conn) {
 			buf := make([]byte, 32<<10)
 			n, err := src.Read(buf)
 			if n > 0 {
-				q <- chunk{buf[:n], time.Now().Add(p.Delay)}
+				q <- chunk{buf[:n], time.Now().Add(p.delay())}
 			}
 			if err != nil {
 				return
@@ -129,6 +140,7 @@ func (p *LatencyProxy) pipe(dst, src net.Conn) {
 
 // Close stops the proxy and closes every connection.
 func (p *LatencyProxy) Close() error {
+	p.closeFaults()
 	p.mu.Lock()
 	p.closed = true
 	for c := range p.conns {
