@@ -20,7 +20,7 @@ func TestBadFilesAreSkippedAndReportedOnce(t *testing.T) {
 	w := s.watch()
 	sub := submitted(t, s, "default")
 	good := sub.File("default.use")
-	w.waitFor(t, 5*time.Second, "default.use", func() bool { return exists(good) }, s.proc)
+	w.WaitFor(t, 5*time.Second, "default.use", func() bool { return exists(good) }, s.proc)
 	var top map[string]string
 	json.Unmarshal(readFile(t, sub.File("default.top")), &top)
 	vaultURL, vaultToken := top["vault_url"], top["vault_token"]
@@ -57,7 +57,7 @@ func TestBadFilesAreSkippedAndReportedOnce(t *testing.T) {
 		complete := filepath.Join(s.condor.CredDir, "CREDMON_COMPLETE")
 		before, _ := os.Stat(complete)
 		s.hup()
-		w.waitFor(t, 10*time.Second, "a pass", func() bool {
+		w.WaitFor(t, 10*time.Second, "a pass", func() bool {
 			after, err := os.Stat(complete)
 			return err == nil && after.ModTime().After(before.ModTime())
 		}, s.proc)
@@ -97,5 +97,5 @@ func TestBadFilesAreSkippedAndReportedOnce(t *testing.T) {
 	}
 	before := ino()
 	touchTop(t, sub.File("default.top"))
-	w.waitFor(t, 10*time.Second, "default.use rewritten", func() bool { n := ino(); return n != 0 && n != before }, s.proc)
+	w.WaitFor(t, 10*time.Second, "default.use rewritten", func() bool { n := ino(); return n != 0 && n != before }, s.proc)
 }

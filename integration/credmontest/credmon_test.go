@@ -61,7 +61,7 @@ func TestStorerTopToUseWithinASecond(t *testing.T) {
 	use := sub.File("default.use")
 	// The credd saw no .use and signalled the credmon: the .use follows
 	// the storer's exit within a second, without waiting for a pass.
-	w.waitFor(t, time.Second, "default.use", func() bool { return exists(use) }, s.proc)
+	w.WaitFor(t, time.Second, "default.use", func() bool { return exists(use) }, s.proc)
 	cl := jwtClaims(t, useFile(t, use))
 	if cl["sub"] != "alice" || cl["iss"] != env.Stack.IdP.URL {
 		t.Errorf("claims %v", cl)
@@ -73,12 +73,12 @@ func TestRefreshBeforeExpiry(t *testing.T) {
 	w := s.watch()
 	sub := submitted(t, s, "default")
 	use := sub.File("default.use")
-	w.waitFor(t, 5*time.Second, "default.use", func() bool { return exists(use) }, s.proc)
+	w.WaitFor(t, 5*time.Second, "default.use", func() bool { return exists(use) }, s.proc)
 	first := useFile(t, use)
 	exp := int64(jwtClaims(t, first)["exp"].(float64))
 	// Tokens live 30 s and MINIMUM is 10: a new token arrives when about
 	// 5 s are left, before the old one expires.
-	w.waitFor(t, accessTTL+10*time.Second, "a refreshed default.use", func() bool {
+	w.WaitFor(t, accessTTL+10*time.Second, "a refreshed default.use", func() bool {
 		b, err := os.ReadFile(use)
 		return err == nil && !bytes.Equal(b, first)
 	}, s.proc)
@@ -95,7 +95,7 @@ func TestRevokedVaultTokenDeletesCredentialAndHandles(t *testing.T) {
 	w := s.watch()
 	sub := submitted(t, s, "default", "default&handle=ro&scopes=storage.read:/")
 	for _, n := range []string{"default.use", "default_ro.use"} {
-		w.waitFor(t, 5*time.Second, n, func() bool { return exists(sub.File(n)) }, s.proc)
+		w.WaitFor(t, 5*time.Second, n, func() bool { return exists(sub.File(n)) }, s.proc)
 	}
 	var top struct {
 		VaultToken string `json:"vault_token"`
@@ -106,7 +106,7 @@ func TestRevokedVaultTokenDeletesCredentialAndHandles(t *testing.T) {
 	os.Chtimes(sub.File("default.top"), time.Now(), time.Now())
 	touchTop(t, sub.File("default.top"))
 	s.hup()
-	w.waitFor(t, 10*time.Second, "the credential and its handle to be deleted", func() bool {
+	w.WaitFor(t, 10*time.Second, "the credential and its handle to be deleted", func() bool {
 		for _, n := range []string{"default.top", "default.use", "default_ro.top", "default_ro.use"} {
 			if exists(sub.File(n)) {
 				return false
@@ -137,7 +137,7 @@ func TestPolicyDenialKeepsTheCredential(t *testing.T) {
 	s := newSite(t, nil)
 	w := s.watch()
 	sub := submitted(t, s, "default")
-	w.waitFor(t, 5*time.Second, "default.use", func() bool { return exists(sub.File("default.use")) }, s.proc)
+	w.WaitFor(t, 5*time.Second, "default.use", func() bool { return exists(sub.File("default.use")) }, s.proc)
 	// A handle pointing at bob's credential with alice's token: Vault says
 	// permission denied, but the token is fine.
 	var top map[string]string
@@ -147,7 +147,7 @@ func TestPolicyDenialKeepsTheCredential(t *testing.T) {
 	hp := sub.File("default_bob.top")
 	os.WriteFile(hp+".tmp", b, 0o600)
 	os.Rename(hp+".tmp", hp)
-	w.waitFor(t, 5*time.Second, "the refusal to be logged", func() bool {
+	w.WaitFor(t, 5*time.Second, "the refusal to be logged", func() bool {
 		return len(s.logLines("a policy denies the path")) > 0
 	}, s.proc)
 	for _, n := range []string{"default_bob.top", "default.top", "default.use"} {
@@ -165,7 +165,7 @@ func TestVaultDownKeepsUseAndRecovers(t *testing.T) {
 	w := s.watch()
 	sub := submitted(t, s, "default")
 	use := sub.File("default.use")
-	w.waitFor(t, 5*time.Second, "default.use", func() bool { return exists(use) }, s.proc)
+	w.WaitFor(t, 5*time.Second, "default.use", func() bool { return exists(use) }, s.proc)
 	before := readFile(t, use)
 	if err := env.Stack.Vault.Stop(); err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func TestVaultDownKeepsUseAndRecovers(t *testing.T) {
 	})
 	// The refresh due after 2 s fails; the .use stays as it was and the
 	// next attempt backs off.
-	w.waitFor(t, 20*time.Second, "a failed refresh", func() bool {
+	w.WaitFor(t, 20*time.Second, "a failed refresh", func() bool {
 		return len(s.logLines("Failed to refresh token user=")) >= 1
 	}, s.proc)
 	if !bytes.Equal(readFile(t, use), before) {
@@ -192,7 +192,7 @@ func TestVaultDownKeepsUseAndRecovers(t *testing.T) {
 	}
 	restarted = true
 	s.hup()
-	w.waitFor(t, 60*time.Second, "a refresh after Vault came back", func() bool {
+	w.WaitFor(t, 60*time.Second, "a refresh after Vault came back", func() bool {
 		b, err := os.ReadFile(use)
 		return err == nil && !bytes.Equal(b, before)
 	}, s.proc)

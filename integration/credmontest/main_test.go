@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
 	"github.com/vaultcred/gettoken/integration/condor"
 	"github.com/vaultcred/gettoken/integration/harness"
 	"github.com/vaultcred/gettoken/integration/stack"
@@ -93,60 +91,13 @@ func (s *site) start() {
 	}
 	s.proc = p
 	s.t.Cleanup(func() { p.Stop(5 * time.Second) })
-	w.waitFor(s.t, 10*time.Second, "the first CREDMON_COMPLETE", func() bool { return exists(complete) }, p)
+	w.WaitFor(s.t, 10*time.Second, "the first CREDMON_COMPLETE", func() bool { return exists(complete) }, p)
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// watcher waits for file-system events in a directory tree (the
-// credential directory and its user directories).
-type watcher struct {
-	w *fsnotify.Watcher
-}
-
-func watch(t *testing.T, dirs ...string) *watcher {
-	t.Helper()
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fw.Close() })
-	for _, d := range dirs {
-		if err := fw.Add(d); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &watcher{fw}
-}
-
-// waitFor waits until cond holds, re-checking it on every event (and
-// adding new directories to the watch), failing after timeout or when
-// proc exits.
-func (w *watcher) waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool, proc *stack.Proc) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	var exited <-chan struct{}
-	if proc != nil {
-		exited = proc.Done()
-	}
-	for !cond() {
-		select {
-		case ev := <-w.w.Events:
-			if ev.Op&fsnotify.Create != 0 {
-				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-					w.w.Add(ev.Name)
-				}
-			}
-		case err := <-w.w.Errors:
-			t.Fatalf("watch: %v", err)
-		case <-exited:
-			t.Fatalf("the credmon exited while waiting for %s; log:\n%s", what, proc.Tail(3000))
-		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-	}
-}
+// watch watches dirs for the tests' waits (harness.Watcher).
+func watch(t *testing.T, dirs ...string) *harness.Watcher { return harness.Watch(t, dirs...) }
 
 // logLines returns the credmon log's lines containing substr.
 func (s *site) logLines(substr string) []string {
@@ -166,7 +117,7 @@ func (s *site) logLines(substr string) []string {
 }
 
 // watch watches the credential directory tree and the log's directory.
-func (s *site) watch() *watcher {
+func (s *site) watch() *harness.Watcher {
 	return watch(s.t, s.condor.CredDir, filepath.Dir(s.log))
 }
 

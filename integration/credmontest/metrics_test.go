@@ -114,13 +114,13 @@ func TestMetricsMatchWhatHappened(t *testing.T) {
 	}
 	w := s.watch()
 	sub := submitted(t, s, "default")
-	w.waitFor(t, 5*time.Second, "default.use", func() bool { return exists(sub.File("default.use")) }, s.proc)
+	w.WaitFor(t, 5*time.Second, "default.use", func() bool { return exists(sub.File("default.use")) }, s.proc)
 	// A refused .top (not JSON) and one for a Vault that is not there.
 	dir := sub.CredDir()
 	writeAtomic(t, filepath.Join(dir, "broken.top"), []byte("not json"))
 	writeAtomic(t, filepath.Join(dir, "gone.top"), []byte(`{"vault_url":"https://127.0.0.1:1/v1/secret/x","vault_token":"hvs.NOTHING"}`))
 	// Wait for one refresh beyond the first of default (tokens live 30 s).
-	w.waitFor(t, 60*time.Second, "a second refresh and both failures", func() bool {
+	w.WaitFor(t, 60*time.Second, "a second refresh and both failures", func() bool {
 		return len(s.logLines("Successfully refreshed token")) >= 2 && len(s.logLines("Not refreshing token until its .top changes")) >= 1 &&
 			len(s.logLines("Failed to refresh token")) >= 1
 	}, s.proc)
@@ -131,7 +131,7 @@ func TestMetricsMatchWhatHappened(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.hup()
-	w.waitFor(t, 20*time.Second, "a pass", func() bool {
+	w.WaitFor(t, 20*time.Second, "a pass", func() bool {
 		fi, err := os.Stat(complete)
 		return err == nil && fi.ModTime().After(before.ModTime())
 	}, s.proc)
@@ -217,7 +217,7 @@ func TestStatusOfAThousandUsers(t *testing.T) {
 	s.start()
 	statusPath := filepath.Join(root, "CREDMON_STATUS")
 	w := s.watch()
-	w.waitFor(t, 10*time.Second, "the status file", func() bool { return exists(statusPath) }, s.proc)
+	w.WaitFor(t, 10*time.Second, "the status file", func() bool { return exists(statusPath) }, s.proc)
 	if fi, err := os.Stat(statusPath); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("status file: %v %v", fi, err)
 	}

@@ -106,7 +106,7 @@ func TestPelicanStoredExchangedRefreshedRevoked(t *testing.T) {
 		t.Errorf("the storer's terminal output:\n%s", out)
 	}
 	use, top := filepath.Join(dir, "osdf_h.use"), filepath.Join(dir, "osdf_h.top")
-	w.waitFor(t, 10*time.Second, "osdf_h.use", func() bool { return exists(use) }, s.proc)
+	w.WaitFor(t, 10*time.Second, "osdf_h.use", func() bool { return exists(use) }, s.proc)
 
 	// The .use holds a token of the IdP with the requested scope only.
 	u := readJSONFile(t, use)
@@ -127,7 +127,7 @@ func TestPelicanStoredExchangedRefreshedRevoked(t *testing.T) {
 	}
 
 	// Refreshed half-way through its life with the refresh token.
-	w.waitFor(t, accessTTL, "a refreshed osdf_h.use", func() bool {
+	w.WaitFor(t, accessTTL, "a refreshed osdf_h.use", func() bool {
 		v, err := os.ReadFile(use)
 		return err == nil && !strings.Contains(string(v), at)
 	}, s.proc)
@@ -141,7 +141,7 @@ func TestPelicanStoredExchangedRefreshedRevoked(t *testing.T) {
 	if err := env.Stack.IdP.Revoke(t.Context(), "alice"); err != nil {
 		t.Fatal(err)
 	}
-	w.waitFor(t, accessTTL, "the refused refresh in the log", func() bool {
+	w.WaitFor(t, accessTTL, "the refused refresh in the log", func() bool {
 		return len(s.logLines("invalid_grant")) > 0
 	}, s.proc)
 	if !exists(use) || !exists(top) {
@@ -162,7 +162,7 @@ func TestPelicanRoutedByProviderList(t *testing.T) {
 	w := s.watch()
 	_, dir := pelicanSubmit(t, s, "", "osdf")
 	use, top := filepath.Join(dir, "osdf.use"), filepath.Join(dir, "osdf.top")
-	w.waitFor(t, 10*time.Second, "osdf.use", func() bool { return exists(use) }, s.proc)
+	w.WaitFor(t, 10*time.Second, "osdf.use", func() bool { return exists(use) }, s.proc)
 	if cl := jwtClaims(t, []byte(readJSONFile(t, use)["access_token"].(string))); cl["sub"] != "alice" {
 		t.Errorf("claims %v", cl)
 	}
@@ -185,7 +185,7 @@ func TestPelicanBadInput(t *testing.T) {
 	fake := "eyJhbGciOiJSUzI1NiJ9." + "eyJpc3MiOiJodHRwOi8vMTI3LjAuMC4xOjEifQ" + ".c2ln"
 	writeAtomic(t, filepath.Join(ud, "osdf_http.top"), []byte(`{"access_token":"`+fake+`"}`))
 	s.hup()
-	w.waitFor(t, 10*time.Second, "both refusals in the log", func() bool {
+	w.WaitFor(t, 10*time.Second, "both refusals in the log", func() bool {
 		return len(s.logLines("neither a refresh_token nor a subject token")) > 0 && len(s.logLines("not an https URL")) > 0
 	}, s.proc)
 	for _, n := range []string{"osdf_none.use", "osdf_http.use"} {

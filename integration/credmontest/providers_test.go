@@ -54,7 +54,7 @@ func TestOAuthTopRefreshedAtTheIdP(t *testing.T) {
 	writeAtomic(t, filepath.Join(ud, "box.meta"), meta)
 	writeAtomic(t, filepath.Join(ud, "box.top"), top)
 	use := filepath.Join(ud, "box.use")
-	w.waitFor(t, 10*time.Second, "box.use", func() bool { return exists(use) }, s.proc)
+	w.WaitFor(t, 10*time.Second, "box.use", func() bool { return exists(use) }, s.proc)
 	var got map[string]any
 	if err := json.Unmarshal(readFile(t, use), &got); err != nil {
 		t.Fatalf("box.use is not JSON: %v", err)
@@ -113,7 +113,7 @@ func TestLocalIssuerTokensVerifyAgainstTheJWKS(t *testing.T) {
 	os.Mkdir(ud, 0o700)
 	writeAtomic(t, filepath.Join(ud, "scitokens.top"), []byte("carol"))
 	use := filepath.Join(ud, "scitokens.use")
-	w.waitFor(t, 10*time.Second, "scitokens.use", func() bool { return exists(use) }, s.proc)
+	w.WaitFor(t, 10*time.Second, "scitokens.use", func() bool { return exists(use) }, s.proc)
 	var doc struct {
 		AccessToken string `json:"access_token"`
 		ExpiresIn   int    `json:"expires_in"`

@@ -115,7 +115,7 @@ func TestMarkRemovesBothFiles(t *testing.T) {
 	if err := os.WriteFile(s.path("dave.mark"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w.waitFor(t, 10*time.Second, "dave's files to be removed", func() bool {
+	w.WaitFor(t, 10*time.Second, "dave's files to be removed", func() bool {
 		return !exists(s.path("dave.cred")) && !exists(s.path("dave.cc")) && !exists(s.path("dave.mark"))
 	}, s.proc)
 	for _, f := range []string{"erin.cred", "erin.cc"} {
@@ -147,7 +147,7 @@ func TestSIGHUPPicksUpAtOnce(t *testing.T) {
 	if err := os.Rename(s.path("gina.credtmp"), s.path("gina.cred")); err != nil {
 		t.Fatal(err)
 	}
-	w.waitFor(t, 10*time.Second, "gina's .cred to be refused", func() bool {
+	w.WaitFor(t, 10*time.Second, "gina's .cred to be refused", func() bool {
 		return len(s.logLines("gina.cred is accessible by group or others")) > 0
 	}, s.proc)
 	if exists(s.path("gina.cc")) {
@@ -212,7 +212,7 @@ func TestBadCredsOneLineEach(t *testing.T) {
 	for range 2 {
 		fi, _ := os.Stat(s.path("CREDMON_COMPLETE"))
 		s.hupFromPidFile()
-		w.waitFor(t, 10*time.Second, "a pass", func() bool {
+		w.WaitFor(t, 10*time.Second, "a pass", func() bool {
 			n, err := os.Stat(s.path("CREDMON_COMPLETE"))
 			return err == nil && n.ModTime().After(fi.ModTime())
 		}, s.proc)

@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
 	"github.com/vaultcred/gettoken/integration/condor"
 	"github.com/vaultcred/gettoken/integration/harness"
 	"github.com/vaultcred/gettoken/integration/stack"
@@ -86,7 +84,7 @@ func newSite(t *testing.T, knobs map[string]string) *site {
 	}
 	s.proc = p
 	t.Cleanup(func() { p.Stop(5 * time.Second) })
-	w.waitFor(t, 10*time.Second, "the first CREDMON_COMPLETE", func() bool { return exists(s.path("CREDMON_COMPLETE")) }, p)
+	w.WaitFor(t, 10*time.Second, "the first CREDMON_COMPLETE", func() bool { return exists(s.path("CREDMON_COMPLETE")) }, p)
 	return s
 }
 
@@ -156,9 +154,9 @@ next:
 }
 
 // waitCC waits for <user>.cc.
-func (s *site) waitCC(w *watcher, user string, timeout time.Duration) {
+func (s *site) waitCC(w *harness.Watcher, user string, timeout time.Duration) {
 	s.t.Helper()
-	w.waitFor(s.t, timeout, user+".cc", func() bool { return exists(s.path(user + ".cc")) }, s.proc)
+	w.WaitFor(s.t, timeout, user+".cc", func() bool { return exists(s.path(user + ".cc")) }, s.proc)
 }
 
 // ticket gets a TGT for principal with MIT kinit into a scratch FILE
@@ -243,43 +241,5 @@ func checkOwnership(t *testing.T, path string) {
 
 func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
 
-// watcher waits for file-system events in directories.
-type watcher struct{ w *fsnotify.Watcher }
-
-func watch(t *testing.T, dirs ...string) *watcher {
-	t.Helper()
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fw.Close() })
-	for _, d := range dirs {
-		if err := fw.Add(d); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &watcher{fw}
-}
-
-// waitFor waits until cond holds, re-checking it on every event, failing
-// after timeout or when proc exits.
-func (w *watcher) waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool, proc *stack.Proc) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	var exited <-chan struct{}
-	if proc != nil {
-		exited = proc.Done()
-	}
-	for !cond() {
-		select {
-		case <-w.w.Events:
-		case err := <-w.w.Errors:
-			t.Fatalf("watch: %v", err)
-		case <-exited:
-			t.Fatalf("the credmon exited while waiting for %s; output:\n%s", what, proc.Tail(3000))
-		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-	}
-}
+// watch watches dirs for the tests' waits (harness.Watcher).
+func watch(t *testing.T, dirs ...string) *harness.Watcher { return harness.Watch(t, dirs...) }
