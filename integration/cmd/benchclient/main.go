@@ -14,13 +14,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -159,36 +157,7 @@ func hyperfine(out string, runs int, env []string, cmds []command) (map[string]f
 	if b, err := hf.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("hyperfine: %v\n%s", err, b)
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		return nil, err
-	}
-	var res struct {
-		Results []struct {
-			Command string    `json:"command"`
-			Times   []float64 `json:"times"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, err
-	}
-	med := map[string]float64{}
-	for _, r := range res.Results {
-		med[r.Command] = median(r.Times) * 1000
-	}
-	return med, nil
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	return stack.HyperfineMedians(out)
 }
 
 func verdict(ok bool) string {

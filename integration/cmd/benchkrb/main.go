@@ -11,13 +11,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -124,7 +122,7 @@ func run(bin string, runs int) error {
 	if b, err := hf.CombinedOutput(); err != nil {
 		return fmt.Errorf("hyperfine: %v\n%s", err, b)
 	}
-	med, err := medians(filepath.Join(dir, "hyperfine.json"))
+	med, err := stack.HyperfineMedians(filepath.Join(dir, "hyperfine.json"))
 	if err != nil {
 		return err
 	}
@@ -169,31 +167,6 @@ func kinit(ctx context.Context, ct cacheType) error {
 		return fmt.Errorf("kinit into %s: %v: %s", ct.name, err, strings.TrimSpace(string(out)))
 	}
 	return nil
-}
-
-func medians(path string) (map[string]float64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var res struct {
-		Results []struct {
-			Command string    `json:"command"`
-			Times   []float64 `json:"times"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, err
-	}
-	med := map[string]float64{}
-	for _, r := range res.Results {
-		t := append([]float64(nil), r.Times...)
-		sort.Float64s(t)
-		if len(t) > 0 {
-			med[r.Command] = t[len(t)/2] * 1000
-		}
-	}
-	return med, nil
 }
 
 func verdict(ok bool) string {
