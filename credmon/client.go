@@ -237,7 +237,7 @@ func (p *ClientProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refre
 	}
 	tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, p.hc))
 	if err != nil {
-		return Refreshed{}, fmt.Errorf("CLIENT %s: requesting a token: %w", c.Key(), tokenEndpointErr("CLIENT", endpoint, err, secret))
+		return Refreshed{}, fmt.Errorf("CLIENT %s: requesting a token: %w", c.Key(), tokenEndpointErr(ctx, "CLIENT", endpoint, err, secret))
 	}
 	life := tokenLifetime(tok)
 	if life <= 0 {

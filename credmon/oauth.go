@@ -342,7 +342,7 @@ func (p *OAuthProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refres
 	}
 	tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
 	if err != nil {
-		err = tokenEndpointErr("OAUTH", m.TokenURL, err, rt, m.ClientSecret)
+		err = tokenEndpointErr(ctx, "OAUTH", m.TokenURL, err, rt, m.ClientSecret)
 		if errors.Is(err, ErrInvalid) {
 			p.log.Warn("the token endpoint rejected the refresh token; keeping the credential until its .top changes",
 				"cred", c.Key(), "error", err)
@@ -464,7 +464,9 @@ func isBoxTokenURL(s string) bool {
 // tokenEndpointErr turns an error of x/oauth2 into one that is safe to
 // log: a *TokenEndpointError for a refusal (the library's own message
 // carries the response body), other errors with every secret removed.
-func tokenEndpointErr(kind, tokenURL string, err error, secrets ...string) error {
+// When ctx ran out first, the error matches ctx's error whatever the
+// transport made of the hang-up (a half-read or empty answer).
+func tokenEndpointErr(ctx context.Context, kind, tokenURL string, err error, secrets ...string) error {
 	shown := tokenURL
 	if u, perr := url.Parse(tokenURL); perr == nil {
 		shown = tokenresp.RedactURL(u)
@@ -477,6 +479,9 @@ func tokenEndpointErr(kind, tokenURL string, err error, secrets ...string) error
 			e.StatusCode = re.Response.StatusCode
 		}
 		return e
+	}
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w: %w", cerr, err)
 	}
 	msg := err.Error()
 	if clean := tokenresp.Scrub(msg, secrets...); clean != msg {

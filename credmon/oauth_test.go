@@ -282,6 +282,7 @@ func TestOAuthTimeout(t *testing.T) {
 	ts := newFakeTokenEndpoint(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
+			panic(http.ErrAbortHandler) // answer nothing to a client that hung up
 		case <-release:
 		}
 	})

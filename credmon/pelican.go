@@ -323,7 +323,7 @@ func (p *PelicanProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refr
 		}
 		tok, err = conf.TokenSource(hctx, &oauth2.Token{RefreshToken: t.refresh}).Token()
 		if err != nil {
-			err = tokenEndpointErr("PELICAN", endpoint, err, t.refresh, secret)
+			err = tokenEndpointErr(hctx, "PELICAN", endpoint, err, t.refresh, secret)
 			return Refreshed{}, fmt.Errorf("PELICAN %s: refreshing the access token: %w", c.Key(), err)
 		}
 	} else {
@@ -347,7 +347,7 @@ func (p *PelicanProvider) Refresh(ctx context.Context, c Cred, top []byte) (Refr
 		}
 		tok, err = conf.Token(hctx)
 		if err != nil {
-			err = tokenEndpointErr("PELICAN", endpoint, err, t.subject, secret)
+			err = tokenEndpointErr(hctx, "PELICAN", endpoint, err, t.subject, secret)
 			return Refreshed{}, fmt.Errorf("PELICAN %s: exchanging the subject token: %w", c.Key(), err)
 		}
 	}

@@ -179,6 +179,7 @@ func TestLoadOptServerTimeout(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
+			panic(http.ErrAbortHandler) // answer nothing to a client that hung up
 		case <-release:
 		}
 	}))
