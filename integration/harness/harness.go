@@ -108,6 +108,10 @@ type User struct {
 	Dir, Home, Run, CC, VT string
 	// Environ is the commands' whole environment; tests may append.
 	Environ []string
+	// Wrap, when set, is the argv every command runs under (the program's
+	// path and arguments follow it). Running as the user is then Wrap's
+	// job: the harness starts it with its own credentials.
+	Wrap []string
 }
 
 // NewUser makes a user. The vault token file is named in HTGETTOKENOPTS so
@@ -173,11 +177,12 @@ func (u *User) Command(ctx context.Context, name string, args ...string) *exec.C
 	if !strings.Contains(name, "/") {
 		path = filepath.Join(u.E.Bin, name)
 	}
-	cmd := exec.CommandContext(ctx, path, args...)
+	argv := append(append(append([]string{}, u.Wrap...), path), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = u.Environ
 	cmd.Dir = u.Dir
 	cmd.WaitDelay = time.Second
-	if os.Getuid() == 0 {
+	if os.Getuid() == 0 && len(u.Wrap) == 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.E.UID), Gid: uint32(u.E.GID)}}
 	}
 	return cmd
