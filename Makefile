@@ -12,6 +12,7 @@ GO      ?= go
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  := $(DESTDIR)$(PREFIX)/bin
+LIBEXECDIR := $(DESTDIR)$(PREFIX)/libexec
 # Names other tools call the originals by, installed as symlinks
 # (link:target).
 ALIASES := htgettoken:gettoken httokendecode:htdecodetoken
@@ -28,12 +29,19 @@ BUILDFLAGS ?= -trimpath -ldflags '-s -w'
 
 all: build
 
+# bin/gettoken is gettoken's front end (build tag gettoken_front): it starts
+# as fast as a minimal Go program and runs the full program,
+# libexec/gettoken/gettoken, for anything that needs Vault (cmd/gettoken's
+# front.go).
 build:
-	@mkdir -p bin
+	@mkdir -p bin libexec/gettoken
 	$(GO) build $(BUILDFLAGS) -o bin/ ./cmd/...
+	$(GO) build $(BUILDFLAGS) -o libexec/gettoken/gettoken ./cmd/gettoken
+	$(GO) build $(BUILDFLAGS) -tags gettoken_front -o bin/gettoken ./cmd/gettoken
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags gettoken_front ./cmd/gettoken
 	cd integration && $(GO) vet ./...
 
 unit:
@@ -44,6 +52,7 @@ unit:
 # of `make unit`: the same tests, with data races failing them).
 race:
 	$(GO) vet ./...
+	$(GO) vet -tags gettoken_front ./cmd/gettoken
 	$(GO) test -count=1 -race ./...
 
 # Each fuzz target of the main module for a few seconds (scripts/fuzz.sh
@@ -73,6 +82,8 @@ demo: prereqs build
 install: build
 	install -d $(BINDIR)
 	for b in bin/*; do install -m 0755 $$b $(BINDIR)/; done
+	install -d $(LIBEXECDIR)/gettoken
+	install -m 0755 libexec/gettoken/gettoken $(LIBEXECDIR)/gettoken/
 	for a in $(ALIASES); do ln -sf $${a#*:} $(BINDIR)/$${a%%:*}; done
 
 # Man pages and bash/zsh completions into build/man, generated from the

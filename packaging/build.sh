@@ -26,8 +26,13 @@ pkgs=
 for p in $progs; do
     [ -d "cmd/$p" ] && pkgs="$pkgs ./cmd/$p"
 done
-CGO_ENABLED=0 $GO build -trimpath -buildvcs=false \
-    -ldflags '-s -w -buildid=' -o "$build/bin/" $pkgs
+gobuild() { CGO_ENABLED=0 $GO build -trimpath -buildvcs=false -ldflags '-s -w -buildid=' "$@"; }
+gobuild -o "$build/bin/" $pkgs
+# gettoken as the Makefile builds it: bin/gettoken is the front end, which
+# runs the full program from ../libexec/gettoken/.
+mkdir -p "$build/libexec"
+gobuild -o "$build/libexec/gettoken" ./cmd/gettoken
+gobuild -tags gettoken_front -o "$build/bin/gettoken" ./cmd/gettoken
 
 # Man pages and completions from the programs' own definitions.
 built=
@@ -45,7 +50,7 @@ nfpm() { $GO tool -modfile=tools/go.mod nfpm "$@"; }
 for pkg in client condor; do
     case $pkg in client) name=gettoken ;; condor) name=gettoken-condor ;; esac
     $GO run ./internal/cmd/nfpmconf -table packaging/programs.tsv -package $pkg \
-        -meta packaging/$name.yaml -bin "$build/bin" -man build/man -cmd cmd > "$build/$name.yaml"
+        -meta packaging/$name.yaml -bin "$build/bin" -libexec "$build/libexec" -man build/man -cmd cmd > "$build/$name.yaml"
     for fmt in rpm deb; do
         nfpm package --config "$build/$name.yaml" --packager $fmt --target "$DIST/" >/dev/null
     done

@@ -17,8 +17,9 @@
 // them from an htgettoken command line), then [Options.Derive], which
 // checks them and works out the defaults that depend on the environment
 // (file names, CA locations, whether OIDC can run), then [Get]. Get (in
-// flow.go) tries the ways to a vault token in htgettoken's order, each in
-// a file of its own: the vault token file (existingToken), Kerberos
+// flow.go) first checks --reuse-bearer's local token, then (steps.go)
+// tries the ways to a vault token in htgettoken's order, each in a file of
+// its own: the vault token file (existingToken), Kerberos
 // (kerberos.go), the ssh-agent (ssh.go) and the OIDC device flow
 // (oidc.go); the first one whose vault token yields a bearer token ends the
 // run. Every Vault request goes through one vault/api client (vault.go)
@@ -28,4 +29,13 @@
 // modes. Errors: *FlowError for fatal flow errors (its text is
 // htgettoken's message), *OptionError for bad options, *HTTPError and
 // *ConnectionError for Vault's answers and unreachable servers.
+//
+// # The front end build
+//
+// Built with the tag gettoken_front, the package leaves out everything
+// that talks to Vault, a KDC, an ssh-agent or a browser (steps.go,
+// vault.go, kerberos.go, ssh.go, oidc.go, qr.go), so that a program
+// linking it starts as fast as a minimal Go program; Get then returns
+// ErrHandOff whenever the local reuse check does not finish the run
+// (front.go). Only gettoken's installed front end uses that build.
 package vaultcred

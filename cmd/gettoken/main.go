@@ -20,6 +20,15 @@
 // is /dev/stdout, or --showbearerurl), then to stderr. Fatal errors go to
 // stderr as "<name>: <message>", preceded in the default (neither -v nor -q)
 // mode by an empty line on the progress stream; -q silences them.
+//
+// # Front end and full program
+//
+// The installed gettoken is this package built with the tag
+// gettoken_front (front.go): it starts as fast as a minimal Go program,
+// finishes --help, --version, option errors and a --reuse-bearer hit
+// itself, and replaces itself with the full program,
+// ../libexec/gettoken/gettoken relative to its executable (start.go), for
+// every run that needs Vault. See docs/gettoken.md, "Performance".
 package main
 
 import (
@@ -38,22 +47,6 @@ import (
 
 func main() {
 	os.Exit(gettokenMain())
-}
-
-// gettokenMain runs gettoken in the process environment and returns the exit
-// status.
-func gettokenMain() int {
-	env := vaultcred.SystemEnviron()
-	if testOnlyEnviron != nil {
-		testOnlyEnviron(&env)
-	}
-	return runMain(context.Background(), invocation{
-		args:   os.Args,
-		stdout: os.Stdout,
-		stderr: os.Stderr,
-		env:    env,
-		width:  helpWidth(env),
-	})
 }
 
 // invocation is everything a run depends on.
@@ -144,6 +137,10 @@ const (
 	exitOK    = 0 // success, also -h and --version
 	exitFatal = 1 // any fatal error: setup, Vault, IdP, files
 	exitUsage = 2 // a usage or option parsing error
+
+	// exitHandOff is no exit status: the front end build returns it when
+	// the request needs the full program (see front.go).
+	exitHandOff = -1
 )
 
 // exitCode is gettoken's one mapping of error kinds to exit statuses (the
@@ -154,6 +151,8 @@ func exitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, optparse.ErrHelp), errors.Is(err, optparse.ErrVersion):
 		return exitOK
+	case errors.Is(err, vaultcred.ErrHandOff):
+		return exitHandOff
 	case errors.As(err, &perr), errors.As(err, &oerr) && oerr.Usage:
 		return exitUsage
 	default:

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,11 +60,21 @@ func Setup(ctx context.Context, opts stack.Options, cmds ...string) (*Env, func(
 	for _, c := range cmds {
 		args = append(args, "./cmd/"+c)
 	}
-	build := exec.CommandContext(ctx, "go", args...)
-	build.Dir = filepath.Dir(stack.ModuleDir())
-	if out, err := build.CombinedOutput(); err != nil {
-		os.RemoveAll(e.Base)
-		return nil, nil, fmt.Errorf("building the commands: %v\n%s", err, out)
+	builds := [][]string{args}
+	if slices.Contains(cmds, "gettoken") {
+		// As installed: bin/gettoken is the front end, which runs the
+		// full program from ../libexec/gettoken/ (see the Makefile).
+		builds = append(builds,
+			[]string{"build", "-o", filepath.Join(e.Base, "libexec", "gettoken", "gettoken"), "./cmd/gettoken"},
+			[]string{"build", "-tags", "gettoken_front", "-o", filepath.Join(e.Bin, "gettoken"), "./cmd/gettoken"})
+	}
+	for _, args := range builds {
+		build := exec.CommandContext(ctx, "go", args...)
+		build.Dir = filepath.Dir(stack.ModuleDir())
+		if out, err := build.CombinedOutput(); err != nil {
+			os.RemoveAll(e.Base)
+			return nil, nil, fmt.Errorf("building the commands: %v\n%s", err, out)
+		}
 	}
 	if e.Stack, err = stack.Start(ctx, opts); err != nil {
 		os.RemoveAll(e.Base)

@@ -63,8 +63,10 @@ type Stack struct {
 
 // Start brings the whole stack up. On error everything started so far is
 // stopped again.
-func Start(ctx context.Context, o Options) (s *Stack, err error) {
-	s = &Stack{Dir: o.Dir, logf: o.Logf}
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	// s is not the named result: "return nil, err" must not clear it
+	// before the deferred Stop below runs.
+	s := &Stack{Dir: o.Dir, logf: o.Logf}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
 	}

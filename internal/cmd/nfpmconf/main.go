@@ -53,6 +53,7 @@ func main() {
 	bin := flag.String("bin", "bin", "`directory` of the built programs")
 	man := flag.String("man", "build/man", "`directory` of mangen's output, man pages gzipped")
 	cmdDir := flag.String("cmd", "cmd", "`directory` of the program sources (for bin? lines)")
+	libexec := flag.String("libexec", "libexec", "`directory` of the built full programs (for libexec lines)")
 	flag.Parse()
 	if packageNames[*pkg] == "" || *meta == "" {
 		fmt.Fprintln(os.Stderr, "nfpmconf: -package client|condor and -meta are required")
@@ -61,7 +62,7 @@ func main() {
 	entries, err := readTable(*table)
 	if err == nil {
 		var cs []content
-		if cs, err = contents(entries, *pkg, *bin, *man, *cmdDir, os.Stderr); err == nil {
+		if cs, err = contents(entries, *pkg, dirs{bin: *bin, libexec: *libexec, man: *man, cmd: *cmdDir}, os.Stderr); err == nil {
 			err = write(os.Stdout, *meta, cs)
 		}
 	}
@@ -69,6 +70,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "nfpmconf: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// kinds are the table's kinds of line.
+var kinds = map[string]bool{"bin": true, "bin?": true, "libexec": true, "link": true, "config": true, "doc": true, "dir": true}
+
+// dirs are where contents finds the built files.
+type dirs struct {
+	bin, libexec, man, cmd string
 }
 
 // readTable parses the table.
@@ -98,7 +107,7 @@ func readTable(name string) ([]entry, error) {
 		}
 		needArg := e.kind == "link" || e.kind == "dir"
 		switch {
-		case e.kind != "bin" && e.kind != "bin?" && e.kind != "link" && e.kind != "config" && e.kind != "doc" && e.kind != "dir":
+		case !kinds[e.kind]:
 			return nil, fmt.Errorf("%s:%d: unknown kind %q", name, n, e.kind)
 		case needArg != (e.arg != ""):
 			return nil, fmt.Errorf("%s:%d: %s takes %s argument", name, n, e.kind, map[bool]string{true: "an", false: "no"}[needArg])
@@ -123,7 +132,8 @@ const (
 var compdefRE = regexp.MustCompile(`(?m)^#compdef (.+)$`)
 
 // contents builds the file list of package pkg.
-func contents(entries []entry, pkg, bin, man, cmdDir string, notes io.Writer) ([]content, error) {
+func contents(entries []entry, pkg string, d dirs, notes io.Writer) ([]content, error) {
+	bin, man, cmdDir := d.bin, d.man, d.cmd
 	var cs []content
 	programs := map[string]bool{}  // programs (and links) in this package
 	bashFiles := map[string]bool{} // bash completion files installed
@@ -162,6 +172,12 @@ func contents(entries []entry, pkg, bin, man, cmdDir string, notes io.Writer) ([
 					content{Src: f, Dst: path.Join(zshDirDeb, "_"+e.name), Mode: 0o644, Packager: "deb"},
 					content{Src: f, Dst: path.Join(zshDirRPM, "_"+e.name), Mode: 0o644, Packager: "rpm"})
 			}
+		case "libexec":
+			src := filepath.Join(d.libexec, e.name)
+			if _, err := os.Stat(src); err != nil {
+				return nil, fmt.Errorf("%s: %w", e.name, err)
+			}
+			cs = append(cs, content{Src: src, Dst: path.Join(e.dir, e.name), Mode: 0o755})
 		case "link":
 			if !programs[e.arg] {
 				return nil, fmt.Errorf("line %d: %s links to %s, which is not a program of this package listed above", e.line, e.name, e.arg)

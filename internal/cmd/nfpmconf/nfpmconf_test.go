@@ -39,7 +39,9 @@ func TestReadTableErrors(t *testing.T) {
 func TestContents(t *testing.T) {
 	dir := t.TempDir()
 	bin, man, cmd := filepath.Join(dir, "bin"), filepath.Join(dir, "man"), filepath.Join(dir, "cmd")
+	d := dirs{bin: bin, libexec: filepath.Join(dir, "libexec"), man: man, cmd: cmd}
 	writeFile(t, filepath.Join(bin, "gettoken"), "x")
+	writeFile(t, filepath.Join(d.libexec, "gettoken"), "x")
 	writeFile(t, filepath.Join(man, "man1", "gettoken.1.gz"), "x")
 	writeFile(t, filepath.Join(man, "bash-completion", "gettoken"), "complete -F _g gettoken htgettoken httokensh\n")
 	writeFile(t, filepath.Join(man, "zsh", "_gettoken"), "#compdef gettoken htgettoken\n")
@@ -47,6 +49,7 @@ func TestContents(t *testing.T) {
 	table := filepath.Join(dir, "t.tsv")
 	writeFile(t, table, `client bin gettoken /usr/bin
 client link htgettoken /usr/bin gettoken
+client libexec gettoken /usr/libexec/gettoken
 client bin? notyet /usr/sbin
 condor config `+filepath.Join(dir, "c.conf")+` /etc/condor/config.d
 condor dir - /var/lib/condor/oauth_credentials root:condor:2770
@@ -56,7 +59,7 @@ condor dir - /var/lib/condor/oauth_credentials root:condor:2770
 		t.Fatal(err)
 	}
 	var notes bytes.Buffer
-	cs, err := contents(entries, "client", bin, man, cmd, &notes)
+	cs, err := contents(entries, "client", d, &notes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +70,7 @@ condor dir - /var/lib/condor/oauth_credentials root:condor:2770
 	for dst, want := range map[string]string{
 		"/usr/bin/gettoken ":                                 "",
 		"/usr/bin/htgettoken ":                               "symlink",
+		"/usr/libexec/gettoken/gettoken ":                    "",
 		"/usr/share/man/man1/gettoken.1.gz ":                 "",
 		"/usr/share/man/man1/htgettoken.1.gz ":               "symlink",
 		"/usr/share/bash-completion/completions/gettoken ":   "",
@@ -79,8 +83,13 @@ condor dir - /var/lib/condor/oauth_credentials root:condor:2770
 			t.Errorf("%s: %+v (present %v), want type %q", dst, c, ok, want)
 		}
 	}
-	if got["/usr/bin/gettoken "].Mode != 0o755 {
-		t.Errorf("binary mode %o", got["/usr/bin/gettoken "].Mode)
+	for _, p := range []string{"/usr/bin/gettoken ", "/usr/libexec/gettoken/gettoken "} {
+		if got[p].Mode != 0o755 {
+			t.Errorf("%s: mode %o", p, got[p].Mode)
+		}
+	}
+	if _, ok := got["/usr/share/man/man1/gettoken.1.gz "]; !ok || len(cs) != 9 {
+		t.Errorf("%d items (want 9: no man page for the libexec program): %+v", len(cs), cs)
 	}
 	if _, ok := got["/usr/share/bash-completion/completions/httokensh "]; ok {
 		t.Error("completion link for a program not in the package")
@@ -89,7 +98,7 @@ condor dir - /var/lib/condor/oauth_credentials root:condor:2770
 		t.Errorf("notes: %q", notes.String())
 	}
 
-	cs, err = contents(entries, "condor", bin, man, cmd, &notes)
+	cs, err = contents(entries, "condor", d, &notes)
 	if err != nil {
 		t.Fatal(err)
 	}
