@@ -30,8 +30,13 @@ import (
 // the full program too).
 
 // FullProgram is where the full program is installed, relative to the
-// directory of the front end's executable.
-const FullProgram = "../libexec/gettoken/gettoken"
+// directory of the front end's executable; InstalledFullProgram is the
+// packages' copy, used when a front end copied elsewhere has none next to
+// it.
+const (
+	FullProgram          = "../libexec/gettoken/gettoken"
+	InstalledFullProgram = "/usr/libexec/gettoken/gettoken"
+)
 
 func gettokenMain() int {
 	env := vaultcred.SystemEnviron()
@@ -66,7 +71,8 @@ func handOff(argv []string) int {
 }
 
 // fullProgram is FullProgram next to the running executable (symbolic
-// links resolved, so the htgettoken link finds it too).
+// links resolved, so the htgettoken link finds it too), else
+// InstalledFullProgram when that exists.
 func fullProgram() (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -75,7 +81,13 @@ func fullProgram() (string, error) {
 	if exe, err = filepath.EvalSymlinks(exe); err != nil {
 		return "", err
 	}
-	return filepath.Join(filepath.Dir(exe), FullProgram), nil
+	p := filepath.Join(filepath.Dir(exe), FullProgram)
+	if _, err := os.Stat(p); err != nil {
+		if _, ierr := os.Stat(InstalledFullProgram); ierr == nil {
+			return InstalledFullProgram, nil
+		}
+	}
+	return p, nil
 }
 
 // heldOutput keeps what the front end writes to stdout and stderr, in
