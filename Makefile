@@ -99,4 +99,4 @@ package-test: prereqs package
 	packaging/test.sh
 
 clean:
-	rm -rf bin build dist
+	rm -rf bin libexec build dist

@@ -175,6 +175,7 @@ for p in gettoken htdecodetoken htdestroytoken httokensh; do
     has "rpm: man page of $p" "$cf" "-rw-r--r-- root root d? */usr/share/man/man1/$p.1.gz"
 done
 has "rpm: /usr/libexec/gettoken/gettoken 0755 root" "$cf" "-rwxr-xr-x root root +/usr/libexec/gettoken/gettoken"
+has "rpm: owns /usr/libexec/gettoken" "$cf" "drwxr-xr-x root root +/usr/libexec/gettoken"
 has "rpm: htgettoken symlink" "$cf" "l[-rwx]{9} root root +/usr/bin/htgettoken"
 has "rpm: httokendecode symlink" "$cf" "l[-rwx]{9} root root +/usr/bin/httokendecode"
 has "rpm: zsh completion in site-functions" "$cf" "-rw-r--r-- root root +/usr/share/zsh/site-functions/_gettoken"

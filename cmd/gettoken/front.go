@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,9 +31,9 @@ import (
 // the full program too).
 
 // FullProgram is where the full program is installed, relative to the
-// directory of the front end's executable; InstalledFullProgram is the
-// packages' copy, used when a front end copied elsewhere has none next to
-// it.
+// directory of the front end's executable. InstalledFullProgram is the
+// packages' copy, used only when the front end cannot find its own
+// executable (no /proc).
 const (
 	FullProgram          = "../libexec/gettoken/gettoken"
 	InstalledFullProgram = "/usr/libexec/gettoken/gettoken"
@@ -61,33 +62,64 @@ func gettokenMain() int {
 // handOff replaces this process with the full program. It returns only if
 // that program cannot be started.
 func handOff(argv []string) int {
+	prog := "gettoken"
+	if len(argv) > 0 {
+		prog = programName(argv[0])
+	}
 	full, err := fullProgram()
 	if err == nil {
 		err = syscall.Exec(full, argv, os.Environ())
+	}
+	if full != "" {
 		err = fmt.Errorf("%s: %w", full, err)
 	}
-	fmt.Fprintf(os.Stderr, "%s: cannot start the full program: %v\n", programName(argv[0]), err)
+	fmt.Fprintf(os.Stderr, "%s: cannot start the full program: %v\n", prog, err)
 	return exitFatal
 }
 
 // fullProgram is FullProgram next to the running executable (symbolic
-// links resolved, so the htgettoken link finds it too), else
-// InstalledFullProgram when that exists.
+// links resolved, so the htgettoken link finds it too), once checked by
+// trustedProgram. There is no silent fallback to another copy: a front
+// end always runs the full program it was installed with, never one of
+// another version. The path is returned with the error, if any.
 func fullProgram() (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return "", err
+		return InstalledFullProgram, trustedProgram(InstalledFullProgram)
 	}
 	if exe, err = filepath.EvalSymlinks(exe); err != nil {
 		return "", err
 	}
 	p := filepath.Join(filepath.Dir(exe), FullProgram)
-	if _, err := os.Stat(p); err != nil {
-		if _, ierr := os.Stat(InstalledFullProgram); ierr == nil {
-			return InstalledFullProgram, nil
+	return p, trustedProgram(p)
+}
+
+// trustedProgram checks that the program at p, and the two directories
+// above it (libexec/gettoken and libexec), belong to root or to this user
+// and that nobody else can write them: a front end copied into /tmp must
+// not run what another user put at /tmp/libexec/gettoken/gettoken.
+func trustedProgram(p string) error {
+	uid := uint32(os.Getuid())
+	for i, q := range []string{p, filepath.Dir(p), filepath.Dir(filepath.Dir(p))} {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(q, &st); err != nil {
+			if i == 0 {
+				return err // the caller names p
+			}
+			return fmt.Errorf("%s: %w", q, err)
+		}
+		switch mode := st.Mode & syscall.S_IFMT; {
+		case i == 0 && mode != syscall.S_IFREG:
+			return errors.New("not a regular file")
+		case i > 0 && mode != syscall.S_IFDIR:
+			return fmt.Errorf("%s is not a directory", q)
+		case st.Uid != 0 && st.Uid != uid:
+			return fmt.Errorf("%s belongs to another user (uid %d)", q, st.Uid)
+		case st.Mode&0o022 != 0:
+			return fmt.Errorf("%s is writable by others (mode %04o)", q, st.Mode&0o7777)
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // heldOutput keeps what the front end writes to stdout and stderr, in

@@ -1,10 +1,16 @@
 package cli
 
 import (
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/vaultcred/gettoken/integration/harness"
@@ -68,6 +74,28 @@ func TestFrontEndFinishesWithoutVault(t *testing.T) {
 	if r := u.Exec(orphan, "", "--nooidc"); strings.Count(r.Stderr, "\n") != 1 || r.Stdout != "" {
 		t.Errorf("a failed hand-over must be one line on stderr:\n%v", r)
 	}
+
+	// A full program next to it that others could have put there is
+	// refused; once its directory is safe, it is run.
+	b, err := os.ReadFile(fullProgram())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(filepath.Dir(filepath.Dir(orphan)), "libexec", "gettoken")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "gettoken"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
+	if r := u.Exec(orphan, "", "--nooidc"); r.Code != 1 || !strings.Contains(r.Stderr, dir+" is writable by others (mode 0777)") {
+		t.Errorf("full program in a directory others can write:\n%v", r)
+	}
+	os.Chmod(dir, 0o755)
+	if r := u.Exec(orphan, "", "--nooidc"); r.Code != 0 {
+		t.Errorf("full program in a safe directory:\n%v", r)
+	}
 }
 
 // TestFrontEndSameAsFullProgram: through the front end, every run prints
@@ -92,6 +120,35 @@ func TestFrontEndSameAsFullProgram(t *testing.T) {
 		full := secondsLeft(u.Exec(fullProgram(), "", args...))
 		if front != full {
 			t.Errorf("%q: front end and full program differ:\n--- front end:\n%v\n--- full program:\n%v", args, front, full)
+		}
+	}
+
+	// The vault token on standard input: the front end must leave it to
+	// the full program.
+	vt := u.Read(u.VT)
+	args := []string{"-v", "--vaulttokeninfile", "/dev/stdin"}
+	front, full := u.gettoken(vt, args...), u.Exec(fullProgram(), vt, args...)
+	if front != full || front.Code != 0 {
+		t.Errorf("vault token on stdin: front end and full program differ:\n--- front end:\n%v\n--- full program:\n%v", front, full)
+	}
+
+	// An options file: fetched once, by the full program only.
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "--nooidc\n")
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	for _, name := range []string{"gettoken", fullProgram()} {
+		conns.Store(0)
+		if r := u.Exec(name, "", "-s", srv.URL+"/opts"); r.Code != 1 || conns.Load() != 1 {
+			t.Errorf("%s -s: %d connections to the options server, want 1 (the certificate is not trusted, so exit 1):\n%v", name, conns.Load(), r)
 		}
 	}
 }
