@@ -1,9 +1,12 @@
 package stack
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,6 +124,7 @@ max_lease_ttl     = "672h"
 		cfg := vaultapi.DefaultConfig()
 		cfg.Address = v.AdminAddr
 		cfg.MaxRetries = 0
+		cfg.HttpClient.Transport = leaderRetry{next: cfg.HttpClient.Transport}
 		if v.Admin, err = vaultapi.NewClient(cfg); err != nil {
 			return nil, err
 		}
@@ -286,6 +290,49 @@ func (c *Cluster) Stop() {
 	for _, v := range c.Nodes {
 		if v.Proc != nil {
 			v.Proc.Stop(5 * time.Second)
+		}
+	}
+}
+
+// leaderRetry resends an admin request that a node refused because the
+// cluster's leadership was moving ("node is not the leader", no active
+// node found): on a loaded 2-core machine a loopback leader can miss its
+// heartbeats while the cluster is being configured. At most
+// leaderRetryFor, 200 ms apart; any other answer is returned as it is.
+type leaderRetry struct{ next http.RoundTripper }
+
+const leaderRetryFor = 15 * time.Second
+
+func (l leaderRetry) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	deadline := time.Now().Add(leaderRetryFor)
+	for {
+		try := req.Clone(req.Context())
+		if req.Body != nil {
+			try.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		resp, err := l.next.RoundTrip(try)
+		if err != nil || resp.StatusCode < 500 || time.Now().After(deadline) {
+			return resp, err
+		}
+		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		if rerr != nil || !(bytes.Contains(b, []byte("node is not the leader")) || bytes.Contains(b, []byte("active cluster node not found"))) {
+			return resp, nil
+		}
+		select {
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
