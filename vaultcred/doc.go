@@ -33,8 +33,9 @@
 // # The front end build
 //
 // Built with the tag gettoken_front, the package leaves out everything
-// that talks to Vault, a KDC, an ssh-agent or a browser (steps.go,
-// vault.go, kerberos.go, ssh.go, oidc.go, qr.go), so that a program
+// that talks to Vault, a KDC, an ssh-agent or a browser, and the HTTP
+// transport (steps.go, vault.go, kerberos.go, ssh.go, oidc.go, qr.go,
+// transport.go; optparse leaves out its -s fetch the same way), so that a program
 // linking it starts as fast as a minimal Go program; Get then returns
 // ErrHandOff whenever the local reuse check does not finish the run
 // (front.go). Only gettoken's installed front end uses that build.

@@ -1,3 +1,5 @@
+//go:build !gettoken_front
+
 package vaultcred
 
 import (

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,7 +19,7 @@ import (
 // Vault's API package, gokrb5 and x/crypto/ssh alone take longer to start
 // than a whole minimal Go program. The installed gettoken is therefore
 // this build (tag gettoken_front): the same option parser, help, messages
-// and --reuse-bearer check, without the Vault flow. What it can finish
+// and --reuse-bearer check, without the Vault flow or an HTTP client. What it can finish
 // without Vault (--help, --version, option errors, a bearer token reused
 // from disk) it finishes; for anything else it runs the full program,
 // FullProgram relative to its own executable, with the same arguments,
@@ -48,9 +47,6 @@ func gettokenMain() int {
 		stderr: held.stream(os.Stderr),
 		env:    env,
 		width:  helpWidth(env),
-		httpClient: func(*vaultcred.Options) (*http.Client, error) {
-			return nil, vaultcred.ErrHandOff
-		},
 	})
 	if code != exitHandOff {
 		held.flush()

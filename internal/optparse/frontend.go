@@ -38,16 +38,6 @@ type Frontend struct {
 	Fixed func(o *vaultcred.Options)
 }
 
-// OptServerClient is the client that fetches an -s/--optserver file: the
-// transport of every Vault request (TLS trusting --cafile and --capath
-// together, htgettoken's timeouts, no proxy, no redirects, DNS round
-// robin).
-func OptServerClient(o *vaultcred.Options) (*http.Client, error) {
-	return vaultcred.NewHTTPClient(vaultcred.HTTPClientConfig{
-		TLS: vaultcred.TLSConfig{CAFile: o.CAFile, CAPath: o.CAPath},
-	}), nil
-}
-
 // Setup parses args with the option sources and derives the options. It
 // returns the parser (for the help and error texts), the options (nil or
 // partly filled on some errors) and any error: ErrHelp, ErrVersion, *Error,
