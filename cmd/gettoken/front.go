@@ -19,9 +19,10 @@ import (
 // Vault's API package, gokrb5 and x/crypto/ssh alone take longer to start
 // than a whole minimal Go program. The installed gettoken is therefore
 // this build (tag gettoken_front): the same option parser, help, messages
-// and --reuse-bearer check, without the Vault flow or an HTTP client. What it can finish
-// without Vault (--help, --version, option errors, a bearer token reused
-// from disk) it finishes; for anything else it runs the full program,
+// and --reuse-bearer check, without the Vault flow or an HTTP client.
+// What it can finish without Vault (--help, --version, option errors, a
+// bearer token reused from disk) it finishes; for anything else it runs
+// the full program,
 // FullProgram relative to its own executable, with the same arguments,
 // environment and standard streams, so that program starts from the very
 // beginning as if it had been run directly. Nothing the front end did is

@@ -2,15 +2,15 @@ package cli
 
 import (
 	"fmt"
-	"github.com/vaultcred/gettoken/integration/harness"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/vaultcred/gettoken/integration/harness"
 
 	"github.com/vaultcred/gettoken/integration/stack"
 )
@@ -276,63 +276,20 @@ func TestVaultUnreachable(t *testing.T) {
 }
 
 func TestRoundRobinFirstAddressNeverAnswers(t *testing.T) {
-	if os.Getuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI must run as root (a private mount namespace is needed)")
-		}
-		t.Skip("needs root for a private /etc/hosts")
-	}
-	for _, tool := range []string{"unshare", "setpriv"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s (util-linux) is missing", tool)
-		}
-	}
+	harness.NeedRoot(t, "a private /etc/hosts")
 	u := newUser(t)
 	u.login("alice")
-	blackhole(t, "127.0.0.2", env.Stack.Vault.Port)
+	harness.Blackhole(t, "127.0.0.2", env.Stack.Vault.Port)
 	hosts := filepath.Join(u.Dir, "hosts")
 	os.WriteFile(hosts, []byte("127.0.0.2 rr.test\n127.0.0.1 rr.test\n127.0.0.1 localhost\n"), 0o644)
 	// A private mount namespace in which rr.test has two addresses, the
 	// first of which drops every connection attempt.
-	script := `mount --bind "$1" /etc/hosts && shift && exec setpriv --reuid="$UID_" --regid="$UID_" --clear-groups "$@"`
-	ctx := t.Context()
-	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", hosts,
-		filepath.Join(env.Bin, "gettoken"), "-a", fmt.Sprintf("rr.test:%d", env.Stack.Vault.Port), "--vaultcertname", "localhost", "-v")
-	cmd.Env = append(u.Environ, fmt.Sprintf("UID_=%d", env.UID))
-	cmd.Dir = u.Dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	u.Wrap = harness.HostsWrap(hosts, env.UID)
+	r := u.gettoken("", "-a", fmt.Sprintf("rr.test:%d", env.Stack.Vault.Port), "--vaultcertname", "localhost", "-v")
+	out := r.Stdout + r.Stderr
 	want := "Connection timeout on rr.test ip 127.0.0.2, trying 127.0.0.1"
-	if !strings.Contains(string(out), want) || !strings.Contains(string(out), "Storing bearer token") {
-		t.Fatalf("want fail-over (%q) and success:\n%s", want, out)
-	}
-}
-
-// blackhole listens on ip:port with a backlog of 0 and fills the queue,
-// so the kernel drops further connection attempts: they time out.
-func blackhole(t *testing.T, ip string, port int) {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	sa := &syscall.SockaddrInet4{Port: port}
-	copy(sa.Addr[:], net.ParseIP(ip).To4())
-	if err := syscall.Bind(fd, sa); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 2; i++ {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, fmt.Sprint(port)), 300e6)
-		if err != nil {
-			return
-		}
-		t.Cleanup(func() { c.Close() })
+	if r.Code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "Storing bearer token") {
+		t.Fatalf("want fail-over (%q) and success:\n%v", want, r)
 	}
 }
 

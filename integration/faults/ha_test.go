@@ -4,14 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,21 +32,6 @@ type haEnv struct {
 	ca      string // world-readable copy of the cluster's CA
 	hostVia string // -a value: ClusterName:port
 	dead    func() // ends the killed node's black hole
-}
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Getuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI must run as root (private mount namespaces, a root credmon)")
-		}
-		t.Skip("needs root")
-	}
-	for _, tool := range []string{"unshare", "setpriv"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s (util-linux) is missing", tool)
-		}
-	}
 }
 
 func startHA(t *testing.T) *haEnv {
@@ -146,7 +127,7 @@ func (h *haEnv) killActive(t *testing.T) (killed int, at time.Time, failover tim
 	// machine would refuse at once): its address now drops every
 	// connection attempt, until restart brings the node back.
 	host := h.c.Nodes[a].Addr[len("https://"):strings.LastIndexByte(h.c.Nodes[a].Addr, ':')]
-	h.dead = blackhole(t, host, h.c.Port)
+	h.dead = harness.Blackhole(t, host, h.c.Port)
 	if _, err := h.c.Active(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -167,23 +148,12 @@ func (h *haEnv) restart(t *testing.T, i int) {
 	}
 }
 
-// nsWrap runs a command in a private mount namespace whose /etc/hosts is
-// hosts; with uid >= 0 the command runs as that user.
-func nsWrap(hosts string, uid int) []string {
-	script := `mount --bind "$1" /etc/hosts && shift && exec "$@"`
-	w := []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", hosts}
-	if uid >= 0 {
-		w = append(w, "setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", uid), "--clear-groups")
-	}
-	return w
-}
-
 // nsExec runs a command of the user's (no terminal) with the cluster's
 // name resolving to every node.
 func (h *haEnv) nsExec(u *harness.User, name string, args ...string) harness.Result {
 	u.T.Helper()
 	w := *u
-	w.Wrap = nsWrap(h.hosts, env.UID)
+	w.Wrap = harness.HostsWrap(h.hosts, env.UID)
 	return w.Exec(name, "", args...)
 }
 
@@ -213,19 +183,19 @@ func untilSuccess(t *testing.T, timeout time.Duration, complaint func(*testing.T
 // restarting the killed node between scenarios.
 func TestVaultHA(t *testing.T) {
 	t.Parallel() // its own cluster: runs after the tests that stop or freeze parts of the stack
-	needRoot(t)
+	harness.NeedRoot(t, "private mount namespaces, a root credmon")
 	h := startHA(t)
 
 	t.Run("dead first address", func(t *testing.T) {
 		// The name's first address drops every connection attempt (a
 		// machine that is off): the programs must go on to the next.
-		blackhole(t, "127.0.0.9", h.c.Port)
+		harness.Blackhole(t, "127.0.0.9", h.c.Port)
 		hosts := filepath.Join(env.Base, "ha-hosts-dead-first")
 		if err := os.WriteFile(hosts, []byte("127.0.0.9 "+stack.ClusterName+"\n"+h.c.Hosts()), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		s := newCredSite(t, siteOptions{users: 100, base: "https://" + h.hostVia, ca: h.c.Certs.CAFile,
-			fixture: h.fix, wrap: nsWrap(hosts, -1)})
+			fixture: h.fix, wrap: harness.HostsWrap(hosts, -1)})
 		t0 := time.Now()
 		s.start()
 		rec := s.waitRecovered(t0, 2*time.Minute)
@@ -251,7 +221,7 @@ func TestVaultHA(t *testing.T) {
 
 	t.Run("credmon pass", func(t *testing.T) {
 		s := newCredSite(t, siteOptions{users: haUsers, base: "https://" + h.hostVia, ca: h.c.Certs.CAFile,
-			fixture: h.fix, wrap: nsWrap(h.hosts, -1)})
+			fixture: h.fix, wrap: harness.HostsWrap(h.hosts, -1)})
 		s.start()
 		s.waitLog("a fifth of the pass", 2*time.Minute, s.successes, haUsers/5)
 		if s.successes() >= haUsers {
@@ -308,7 +278,7 @@ func TestVaultHA(t *testing.T) {
 		// credd must hold them, or every later run would rightly ask
 		// for a new login.
 		sub := env.NewSubmitter(t, cnd)
-		sub.Wrap = nsWrap(h.hosts, env.UID)
+		sub.Wrap = harness.HostsWrap(h.hosts, env.UID)
 		if r := sub.StorerTTY(stack.Alice.Name, "default"); r.Code != 0 {
 			t.Fatalf("first store:\n%v", r)
 		}
@@ -343,47 +313,4 @@ func checkOutputs(t *testing.T, outs []harness.Result, secrets []string) {
 	}
 	noPanic(t, texts)
 	noSecrets(t, secrets, texts)
-}
-
-// blackhole listens on ip:port with a backlog of 0 and fills the queue,
-// so the kernel drops further connection attempts: they time out, as
-// with a machine that is off.
-// It returns a function that ends it (also done at the test's end).
-func blackhole(t *testing.T, ip string, port int) func() {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var once sync.Once
-	end := func() {
-		once.Do(func() {
-			for _, c := range conns {
-				c.Close()
-			}
-			syscall.Close(fd)
-		})
-	}
-	t.Cleanup(end)
-	// The address may have connections in TIME_WAIT (a killed node's).
-	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
-		t.Fatal(err)
-	}
-	sa := &syscall.SockaddrInet4{Port: port}
-	copy(sa.Addr[:], net.ParseIP(ip).To4())
-	if err := syscall.Bind(fd, sa); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 2; i++ {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, fmt.Sprint(port)), 300*time.Millisecond)
-		if err != nil {
-			break
-		}
-		conns = append(conns, c)
-	}
-	return end
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vaultcred/gettoken/integration/harness"
 )
 
 // TestCredmonSIGHUPStorm sends 1,000 SIGHUPs within about a second to a
@@ -70,7 +72,7 @@ func TestCredmonSIGHUPStorm(t *testing.T) {
 // freed every credential becomes current.
 func TestCredmonENOSPC(t *testing.T) {
 	t.Parallel() // only needs Vault up: runs after the tests that stop or freeze parts of the stack
-	needRoot(t)
+	harness.NeedRoot(t, "a tmpfs mount, a root credmon")
 	dir, err := os.MkdirTemp("", "faults-tmpfs-")
 	if err != nil {
 		t.Fatal(err)

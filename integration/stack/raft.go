@@ -121,14 +121,9 @@ max_lease_ttl     = "672h"
 		if err := v.start(ctx); err != nil {
 			return nil, err
 		}
-		cfg := vaultapi.DefaultConfig()
-		cfg.Address = v.AdminAddr
-		cfg.MaxRetries = 0
-		cfg.HttpClient.Transport = leaderRetry{next: cfg.HttpClient.Transport}
-		if v.Admin, err = vaultapi.NewClient(cfg); err != nil {
+		if v.Admin, err = adminClient(v.AdminAddr, func(rt http.RoundTripper) http.RoundTripper { return leaderRetry{next: rt} }); err != nil {
 			return nil, err
 		}
-		v.Admin.ClearToken()
 		c.Nodes = append(c.Nodes, v)
 	}
 	first := c.Nodes[0]

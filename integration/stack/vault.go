@@ -160,14 +160,9 @@ max_lease_ttl     = "672h"
 	if err := v.start(ctx); err != nil {
 		return nil, err
 	}
-	cfg := vaultapi.DefaultConfig()
-	cfg.Address = v.AdminAddr
-	cfg.MaxRetries = 0
-	v.Admin, err = vaultapi.NewClient(cfg)
-	if err != nil {
+	if v.Admin, err = adminClient(v.AdminAddr, nil); err != nil {
 		return nil, err
 	}
-	v.Admin.ClearToken()
 	init, err := v.Admin.Sys().InitWithContext(ctx, &vaultapi.InitRequest{SecretShares: 1, SecretThreshold: 1})
 	if err != nil {
 		return nil, fmt.Errorf("vault operator init: %w", err)
@@ -248,6 +243,24 @@ func (v *Vault) Restart(ctx context.Context) error {
 		return err
 	}
 	return v.unseal(ctx)
+}
+
+// adminClient is a client of a node's plaintext admin listener, with no
+// token and no retries of vault/api's own; wrap, when set, wraps its
+// transport.
+func adminClient(addr string, wrap func(http.RoundTripper) http.RoundTripper) (*vaultapi.Client, error) {
+	cfg := vaultapi.DefaultConfig()
+	cfg.Address = addr
+	cfg.MaxRetries = 0
+	if wrap != nil {
+		cfg.HttpClient.Transport = wrap(cfg.HttpClient.Transport)
+	}
+	c, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.ClearToken()
+	return c, nil
 }
 
 // Client returns an API client for the TLS listener that trusts certs' CA,
